@@ -1,0 +1,49 @@
+# gmem-hugetlb: build, boot and test an overlay on Debian's Linux 7.3.4.
+#
+#   make check [T=regex]   build, boot, run the tests (and checkpatch); the CI gate
+#   make run               build, boot, show a guest running on guest_memfd
+#   make tree | export | export-check   the scratch kernel tree (see README)
+#
+# Everything generated lives in build/ (BUILD=... to move it).
+
+TOP   := $(CURDIR)
+BUILD ?= $(TOP)/build
+T     ?=
+export TOP BUILD T
+
+.PHONY: all check run tree export export-check deps fetch kernel selftests initramfs checkpatch
+
+all: check
+
+deps:
+	@scripts/deps.sh
+
+fetch: deps
+	@scripts/fetch-base.sh
+
+tree: fetch
+	@scripts/tree.sh tree
+
+export:
+	@scripts/tree.sh export
+
+export-check:
+	@scripts/tree.sh export-check
+
+kernel: tree
+	@scripts/build.sh kernel
+
+selftests: kernel
+	@scripts/build.sh selftests
+
+initramfs: selftests
+	@scripts/initramfs.sh
+
+checkpatch: tree
+	@scripts/checkpatch.sh
+
+check: initramfs
+	@scripts/check.sh
+
+run: initramfs
+	@scripts/run.sh

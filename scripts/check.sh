@@ -1,0 +1,45 @@
+#!/bin/bash
+# make check: boot once per line of tests/boots that has selected tests, run
+# them, judge each boot (results and dmesg), run checkpatch, add it all up.
+set -euo pipefail
+BUILD=${BUILD:?}
+TOP=${TOP:?}
+T=${T:-}
+runs=$BUILD/runs
+rm -rf "$runs"
+mkdir -p "$runs"
+
+passed=0 failed=0
+start=$SECONDS
+while read -r boot params; do
+	plan=$runs/$boot.plan
+	awk -F'\t' -v b="$boot" -v pat="$T" '
+		/^#/ || NF < 4 { next }
+		$1 == b && (pat == "" || $2 ~ pat) { print $2 "\t" $3 "\t" $4 }' "$TOP/tests/plan" > "$plan"
+	[ -s "$plan" ] || continue
+	echo "==== boot $boot${params:+ ($params)}: $(wc -l < "$plan") tests"
+	"$TOP/scripts/vm.sh" "$boot" "$plan" "$runs/$boot" $params
+	read -r p f _ < <("$TOP/scripts/verdict.sh" "$boot" "$runs/$boot" | tee "$runs/$boot.verdict" | tail -n 1)
+	sed '$d' "$runs/$boot.verdict"
+	passed=$((passed + p))
+	failed=$((failed + f))
+done < <(sed -e 's/[[:space:]]*#.*//' -e '/^[[:space:]]*$/d' "$TOP/tests/boots")
+
+if [ -z "$T" ] || [[ checkpatch =~ $T ]]; then
+	echo "==== checkpatch --strict on linux/"
+	if "$TOP/scripts/checkpatch.sh"; then
+		echo "PASS checkpatch"
+		passed=$((passed + 1))
+	else
+		echo "FAIL checkpatch"
+		failed=$((failed + 1))
+	fi
+fi
+
+if [ $((passed + failed)) -eq 0 ]; then
+	echo "check: no test matches T='$T'" >&2
+	exit 1
+fi
+echo "check: $((SECONDS - start))s for boots and checks (QEMU TCG; logs in $runs)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

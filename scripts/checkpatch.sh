@@ -1,0 +1,22 @@
+#!/bin/bash
+# checkpatch --strict on every file we wrote and every patch we carry.
+set -euo pipefail
+BUILD=${BUILD:?}
+TOP=${TOP:?}
+cp=$BUILD/linux/scripts/checkpatch.pl
+rc=0
+cd "$TOP/linux"
+while IFS= read -r -d '' f; do
+	f=${f#./}
+	case $f in
+	*.patch) args=(--no-signoff "$TOP/linux/$f") ;;
+	*) args=(-f "$TOP/linux/$f") ;;
+	esac
+	if ! out=$(cd "$BUILD/linux" && "$cp" --strict --quiet --no-summary --show-types \
+			--root="$BUILD/linux" "${args[@]}" 2>&1); then
+		echo "$f:"
+		echo "$out" | sed 's/^/    /'
+		rc=1
+	fi
+done < <(find . -type f -print0 | LC_ALL=C sort -z)
+exit $rc
