@@ -74,7 +74,9 @@ export_to() {
 			;;
 		esac
 	done
-	"${G[@]}" ls-files -z --others --exclude-standard |
+	# Not --exclude-standard: the kernel's .gitignore hides new files (e.g.
+	# under tools/), and builds are out of tree, so untracked means ours.
+	"${G[@]}" ls-files -z --others |
 	while IFS= read -r -d '' path; do
 		mkdir -p "$out/$(dirname "$path")"
 		cp -p "$T/$path" "$out/$path"
