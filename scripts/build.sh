@@ -8,6 +8,8 @@ TOP=${TOP:?}
 O=$BUILD/obj
 JOBS=${JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Relative paths in the cache key: a fresh clone elsewhere still hits.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$BUILD}
 
 # Upstream 7.3's own tests, built unmodified from the pristine base: the regression gate.
 GATE=(guest_memfd_test set_memory_region_test pre_fault_memory_test
