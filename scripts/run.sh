@@ -6,7 +6,7 @@ TOP=${TOP:?}
 out=$BUILD/runs/run
 rm -rf "$out"
 mkdir -p "$out"
-printf 'run/topology\t120\t/tests/topology.sh\nrun/gmem_run\t600\t/tests/gmem_run\n' > "$out.plan"
+printf 'run/topology\t120\t/tests/topology.sh\nrun/gmem_run_1g\t600\t/tests/gmem_run -p 1G\n' > "$out.plan"
 echo "run: booting the test VM (QEMU TCG, about a minute)"
 "$TOP/scripts/vm.sh" run "$out.plan" "$out" &
 vm=$!

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Allocators behind guest_memfd.
+ *
+ * A guest_memfd inode owns one struct gmem_alloc for its lifetime.  The
+ * allocator decides the size of the folios that back the file (its order),
+ * reserves at creation whatever the file may need later, and puts folios into
+ * and takes them out of the file's page cache.  guest_memfd itself keeps the
+ * private/shared attributes, the KVM bindings and the invalidation protocol.
+ *
+ * Locking: ->get_folio is called with the mapping's invalidate_lock held
+ * shared or not at all (KVM faults); ->punch with it held exclusively.
+ * Allocators may take hugetlb_lock and their own locks inside; they never
+ * call back into guest_memfd or KVM.
+ */
+#ifndef _LINUX_GMEM_ALLOC_H
+#define _LINUX_GMEM_ALLOC_H
+
+#include <linux/fs.h>
+#include <linux/mempolicy.h>
+
+struct gmem_alloc;
+
+struct gmem_alloc_ops {
+	/*
+	 * Return the folio holding @index locked and with a reference,
+	 * allocating it (zeroed and uptodate, placed by @mpol, which may be
+	 * NULL) and adding it to @mapping if absent.  Concurrent callers for
+	 * the same folio get the same folio.
+	 */
+	struct folio *(*get_folio)(struct gmem_alloc *a,
+				   struct address_space *mapping,
+				   pgoff_t index, struct mempolicy *mpol);
+	/*
+	 * Remove the folios wholly inside [@start, @end) (bytes) from
+	 * @mapping and zero the covered part of partially covered ones.
+	 * Host mappings of the range are already gone.
+	 */
+	void (*punch)(struct gmem_alloc *a, struct address_space *mapping,
+		      loff_t start, loff_t end);
+	/*
+	 * Split @folio in place into folios of @order, or merge the folios of
+	 * the naturally aligned block at @index back into one of the
+	 * allocator's order.  Both return -EOPNOTSUPP until the split/merge
+	 * work lands; conversions inside one folio are refused until then.
+	 */
+	int (*split)(struct gmem_alloc *a, struct folio *folio,
+		     unsigned int order);
+	int (*merge)(struct gmem_alloc *a, struct address_space *mapping,
+		     pgoff_t index);
+	/* Give back what creation reserved; no folio is in the file anymore. */
+	void (*destroy)(struct gmem_alloc *a);
+};
+
+/**
+ * struct gmem_alloc - one guest_memfd file's allocator
+ * @ops: the allocator's operations
+ * @order: order of the folios it puts into the file; ranges that KVM may
+ *	   map huge and that conversions must respect are aligned to it
+ */
+struct gmem_alloc {
+	const struct gmem_alloc_ops *ops;
+	unsigned int order;
+};
+
+#ifdef CONFIG_GMEM_HUGETLB
+struct gmem_alloc *gmem_hugetlb_create(loff_t size, unsigned int page_shift);
+unsigned int gmem_hugetlb_page_shift(unsigned int log2);
+#else
+static inline struct gmem_alloc *gmem_hugetlb_create(loff_t size,
+						     unsigned int page_shift)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline unsigned int gmem_hugetlb_page_shift(unsigned int log2)
+{
+	return 0;
+}
+#endif
+
+#endif /* _LINUX_GMEM_ALLOC_H */
