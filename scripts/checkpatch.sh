@@ -4,6 +4,8 @@ set -euo pipefail
 BUILD=${BUILD:?}
 TOP=${TOP:?}
 cp=$BUILD/linux/scripts/checkpatch.pl
+# checkpatch's SPDX check runs "python3" with ply: use Debian's, not a pyenv.
+export PATH=/usr/bin:$PATH
 rc=0
 cd "$TOP/linux"
 while IFS= read -r -d '' f; do

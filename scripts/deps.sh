@@ -2,7 +2,8 @@
 # Install the host tools the harness needs (Debian packages), when missing.
 set -euo pipefail
 pkgs=(build-essential bc bison flex libelf-dev libssl-dev cpio kmod dwarves ccache
-      qemu-system-x86 busybox-static numactl libnuma-dev gnuplot-nox file patch git rsync)
+      qemu-system-x86 busybox-static numactl libnuma-dev gnuplot-nox file patch git rsync
+      python3 python3-ply python3-git)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -45,7 +45,7 @@ static struct gmem_hugetlb *to_gmem_hugetlb(struct gmem_alloc *a)
 
 static struct folio *gmem_hugetlb_alloc_folio(struct gmem_hugetlb *gh,
 					      struct mempolicy *mpol,
-					      pgoff_t hindex)
+					      pgoff_t ilx)
 {
 	struct mempolicy_interpreted mpoli = {
 		.nid = numa_node_id(),
@@ -53,26 +53,27 @@ static struct folio *gmem_hugetlb_alloc_folio(struct gmem_hugetlb *gh,
 	};
 	struct folio *folio;
 
-	/* Spread interleaved files by huge page, not by base page. */
 	if (mpol) {
 		mpoli.mode = mpol->mode;
-		mpoli.nid = mpol_node_for_index(mpol, hindex, htlb_alloc_mask(gh->h),
+		mpoli.nid = mpol_node_for_index(mpol, ilx, htlb_alloc_mask(gh->h),
 						&mpoli.nodemask);
 	}
 
 	/*
 	 * The subpool's minimum covers the whole file, so this cannot need a
 	 * new global reservation; it fails only while punched folios are still
-	 * referenced and so still count against the file.
+	 * referenced and so still count against the file.  -ENOSPC, as in
+	 * hugetlbfs: a fault gets SIGBUS, not an OOM retry loop.
 	 */
 	if (hugepage_subpool_get_pages(gh->spool, 1))
-		return ERR_PTR(-ENOMEM);
+		return ERR_PTR(-ENOSPC);
 
+	/* Fails with -ENOSPC if the hugetlb cgroup or memcg refuses the charge. */
 	folio = hugetlb_alloc_folio(gh->h, &mpoli, NULL,
 				    HUGETLB_ALLOC_USE_GLOBAL_RESERVATIONS);
 	if (IS_ERR(folio)) {
 		hugepage_subpool_put_pages(gh->spool, 1);
-		return ERR_PTR(-ENOMEM);
+		return folio;
 	}
 
 	/*
@@ -104,7 +105,8 @@ static struct folio *gmem_hugetlb_get_folio(struct gmem_alloc *a,
 	if (!IS_ERR(folio))
 		goto out;
 
-	folio = gmem_hugetlb_alloc_folio(gh, mpol, hindex);
+	/* Interleave by huge page; the inode number spreads files apart. */
+	folio = gmem_hugetlb_alloc_folio(gh, mpol, mapping->host->i_ino + hindex);
 	if (IS_ERR(folio))
 		goto out;
 
@@ -185,50 +187,38 @@ static const struct gmem_alloc_ops gmem_hugetlb_ops = {
 };
 
 /**
- * gmem_hugetlb_page_shift - the huge page size a creation flag asks for
- * @log2: log2 of the size from the flag's size bits, 0 for the default size
+ * gmem_hugetlb_supported - whether HugeTLB guest_memfd files can be created
  *
- * Return: the page shift of the matching hstate, or 0 if there is none.
+ * Return: true if the kernel has a HugeTLB page size at all.
  */
-unsigned int gmem_hugetlb_page_shift(unsigned int log2)
+bool gmem_hugetlb_supported(void)
 {
-	struct hstate *h;
-
-	if (!hugepages_supported())
-		return 0;
-
-	if (!log2)
-		return huge_page_shift(&default_hstate);
-
-	if (log2 <= PAGE_SHIFT || log2 >= BITS_PER_LONG)
-		return 0;
-
-	h = size_to_hstate(1UL << log2);
-	return h ? huge_page_shift(h) : 0;
+	return hugepages_supported() && hugetlb_max_hstate;
 }
-EXPORT_SYMBOL_FOR_MODULES(gmem_hugetlb_page_shift, "kvm");
+EXPORT_SYMBOL_FOR_MODULES(gmem_hugetlb_supported, "kvm");
 
 /**
  * gmem_hugetlb_create - a HugeTLB allocator for one guest_memfd file
  * @size: file size in bytes, a multiple of the huge page size
- * @page_shift: huge page shift, from gmem_hugetlb_page_shift()
+ * @size_log: log2 of the huge page size, as in MFD_HUGE_*; 0 for the default
  *
- * Reserves size >> @page_shift huge pages from the pool and charges them to
- * the current task's hugetlb cgroup reservation counter.
+ * Reserves every huge page of the file from the pool and charges them to the
+ * current task's hugetlb cgroup reservation counter.
  *
- * Return: the allocator, ERR_PTR(-EINVAL) for a bad size or page shift,
- * ERR_PTR(-ENOMEM) if the pool or the cgroup cannot cover the file.
+ * Return: the allocator, ERR_PTR(-EINVAL) for a page size without a pool or
+ * a file size that is not a multiple of it, ERR_PTR(-ENOMEM) if the pool or
+ * the cgroup cannot cover the file.
  */
-struct gmem_alloc *gmem_hugetlb_create(loff_t size, unsigned int page_shift)
+struct gmem_alloc *gmem_hugetlb_create(loff_t size, unsigned int size_log)
 {
 	struct gmem_hugetlb *gh;
 	struct hstate *h;
 	long nr;
 
-	if (!page_shift || page_shift >= BITS_PER_LONG)
+	if (!gmem_hugetlb_supported())
 		return ERR_PTR(-EINVAL);
 
-	h = size_to_hstate(1UL << page_shift);
+	h = hstate_sizelog(size_log);
 	if (!h || size <= 0 || size & (huge_page_size(h) - 1))
 		return ERR_PTR(-EINVAL);
 

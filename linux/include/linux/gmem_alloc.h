@@ -64,18 +64,18 @@ struct gmem_alloc {
 };
 
 #ifdef CONFIG_GMEM_HUGETLB
-struct gmem_alloc *gmem_hugetlb_create(loff_t size, unsigned int page_shift);
-unsigned int gmem_hugetlb_page_shift(unsigned int log2);
+struct gmem_alloc *gmem_hugetlb_create(loff_t size, unsigned int size_log);
+bool gmem_hugetlb_supported(void);
 #else
 static inline struct gmem_alloc *gmem_hugetlb_create(loff_t size,
-						     unsigned int page_shift)
+						     unsigned int size_log)
 {
-	return ERR_PTR(-EOPNOTSUPP);
+	return ERR_PTR(-EINVAL);
 }
 
-static inline unsigned int gmem_hugetlb_page_shift(unsigned int log2)
+static inline bool gmem_hugetlb_supported(void)
 {
-	return 0;
+	return false;
 }
 #endif
 

@@ -612,7 +612,7 @@ static int test_caps(void)
 	};
 	struct kvm_vm *vm;
 	u64 val;
-	int r;
+	int fd, r;
 
 	val = kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES);
 	TEST_ASSERT(val == KVM_MEMORY_ATTRIBUTE_PRIVATE,
@@ -651,6 +651,18 @@ static int test_caps(void)
 	TEST_ASSERT(!vm->gmem_attributes,
 		    "Library cached gmem_attributes = 0x%lx for a default VM",
 		    vm->gmem_attributes);
+
+	/* Its guest_memfd tracks nothing: no conversion of either kind. */
+	fd = vm_create_guest_memfd(vm, page_size, GMEM_SHARED_FLAGS);
+	r = __gmem_set_attributes(fd, 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, NULL);
+	TEST_ASSERT(r == -1 && errno == EINVAL,
+		    "Default VM: KVM_SET_MEMORY_ATTRIBUTES2(PRIVATE) should fail with EINVAL, got r = %d errno = %d",
+		    r, errno);
+	r = __gmem_set_attributes(fd, 0, page_size, 0, NULL);
+	TEST_ASSERT(r == -1 && errno == EINVAL,
+		    "Default VM: KVM_SET_MEMORY_ATTRIBUTES2(shared) should fail with EINVAL, got r = %d errno = %d",
+		    r, errno);
+	close(fd);
 	kvm_vm_free(vm);
 
 	return KSFT_PASS;

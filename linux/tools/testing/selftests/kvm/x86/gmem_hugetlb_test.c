@@ -1017,6 +1017,97 @@ static int test_enomem(const struct hsize *hs)
 	return KSFT_PASS;
 }
 
+/* A hugetlb cgroup v2 file of this test's cgroup, for page size @hs. */
+static long cg_read(const char *cg, const struct hsize *hs, const char *name)
+{
+	char path[256];
+	long val;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/hugetlb.%sB.%s", cg, hs->name, name);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "open %s: errno %d", path, errno);
+	TEST_ASSERT(fscanf(f, "%ld", &val) == 1, "read %s", path);
+	fclose(f);
+	return val;
+}
+
+static void cg_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0, "open %s: errno %d", path, errno);
+	TEST_ASSERT(write(fd, val, strlen(val)) == (ssize_t)strlen(val),
+		    "write '%s' to %s: errno %d", val, path, errno);
+	close(fd);
+}
+
+/*
+ * The file's reservation is charged to the creator's hugetlb cgroup at
+ * creation (rsvd), allocations to its usage counter, both given back on
+ * close; a reservation limit below the file size fails creation.
+ */
+static int test_cgroup(const struct hsize *hs)
+{
+	const char *root = "/sys/fs/cgroup";
+	const u64 hp = hs->size;
+	char cg[128], path[192], val[32];
+	struct hp_counts pool;
+	struct kvm_vm *vm;
+	int fd;
+
+	if (!hp_require(hs, 2))
+		return KSFT_SKIP;
+	hp_read(hs, &pool);
+
+	/* This scenario runs in its own child: move it into a fresh cgroup. */
+	snprintf(cg, sizeof(cg), "%s/gmem_hugetlb_%d", root, getpid());
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root);
+	cg_write(path, "+hugetlb");
+	TEST_ASSERT(!mkdir(cg, 0755), "mkdir %s: errno %d", cg, errno);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(val, sizeof(val), "%d", getpid());
+	cg_write(path, val);
+
+	vm = vm_create_barebones();
+	TEST_ASSERT_EQ(cg_read(cg, hs, "rsvd.current"), 0);
+	fd = vm_create_guest_memfd(vm, 2 * hp, hflags(hs));
+	TEST_ASSERT(cg_read(cg, hs, "rsvd.current") == 2 * hp,
+		    "%s: rsvd.current %ld after creating a 2-page file, expected %lu",
+		    hs->name, cg_read(cg, hs, "rsvd.current"), 2 * hp);
+	TEST_ASSERT_EQ(cg_read(cg, hs, "current"), 0);
+
+	kvm_fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, hp);
+	TEST_ASSERT(cg_read(cg, hs, "current") == hp && cg_read(cg, hs, "rsvd.current") == 2 * hp,
+		    "%s: after allocating one page: current %ld rsvd.current %ld, expected %lu and %lu",
+		    hs->name, cg_read(cg, hs, "current"), cg_read(cg, hs, "rsvd.current"),
+		    hp, 2 * hp);
+
+	kvm_close(fd);
+	TEST_ASSERT(!cg_read(cg, hs, "current") && !cg_read(cg, hs, "rsvd.current"),
+		    "%s: after close: current %ld rsvd.current %ld, expected 0",
+		    hs->name, cg_read(cg, hs, "current"), cg_read(cg, hs, "rsvd.current"));
+
+	/* A reservation limit of one page: a two-page file fails, one fits. */
+	snprintf(path, sizeof(path), "%s/hugetlb.%sB.rsvd.max", cg, hs->name);
+	snprintf(val, sizeof(val), "%lu", hp);
+	cg_write(path, val);
+	create_case(vm, "two-page file over a one-page hugetlb rsvd.max", 2 * hp,
+		    hflags(hs), 0, ENOMEM, NULL);
+	TEST_ASSERT_EQ(cg_read(cg, hs, "rsvd.current"), 0);
+	create_case(vm, "one-page file within the hugetlb rsvd.max", hp, hflags(hs), 0, 0, hs);
+	TEST_ASSERT_EQ(cg_read(cg, hs, "rsvd.current"), 0);
+
+	kvm_vm_free(vm);
+	hp_check_restored(hs, &pool, "cgroup: VM freed");
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", root);
+	snprintf(val, sizeof(val), "%d", getpid());
+	cg_write(path, val);
+	TEST_ASSERT(!rmdir(cg), "rmdir %s: errno %d", cg, errno);
+	return KSFT_PASS;
+}
+
 /*
  * PUNCH_HOLE of [@off, @off + @len), then check the pool is @base less
  * @nr_alloc allocated pages and that the sample pages hold what they should.
@@ -1669,6 +1760,7 @@ static const struct scenario {
 	{ "alignment", test_alignment, true },
 	{ "reserve", test_reserve, true },
 	{ "enomem", test_enomem, true },
+	{ "cgroup", test_cgroup, true },
 	{ "punch_hole", test_punch, true },
 	{ "fresh_zero", test_zero, true },
 	{ "mmap", test_mmap, true },

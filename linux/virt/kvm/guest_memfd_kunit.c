@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for guest_memfd's own decisions, included by guest_memfd.c so
+ * they can reach its static helpers: the per-page attribute ranges and the
+ * order KVM may map a folio at.
+ */
+#include <kunit/test.h>
+
+#define PRIV KVM_MEMORY_ATTRIBUTE_PRIVATE
+
+static struct inode *gmem_kunit_inode(struct kunit *test)
+{
+	struct gmem_inode *gi = kunit_kzalloc(test, sizeof(*gi), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, gi);
+	mt_init_flags(&gi->attributes, MT_FLAGS_USE_RCU);
+	return &gi->vfs_inode;
+}
+
+static void gmem_kunit_free(struct inode *inode)
+{
+	mtree_destroy(&GMEM_I(inode)->attributes);
+}
+
+/* Number of runs of non-shared pages: what a conversion's cost scales with. */
+static unsigned int gmem_kunit_runs(struct inode *inode)
+{
+	MA_STATE(mas, &GMEM_I(inode)->attributes, 0, 0);
+	unsigned int n = 0;
+	void *entry;
+
+	rcu_read_lock();
+	mas_for_each(&mas, entry, ULONG_MAX)
+		n++;
+	rcu_read_unlock();
+	return n;
+}
+
+static void gmem_attrs_convert_and_merge(struct kunit *test)
+{
+	struct inode *inode = gmem_kunit_inode(test);
+	pgoff_t i;
+
+	/* A 1G file of 4K pages starts private: one run, not 262144 entries. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 0, SZ_1G >> PAGE_SHIFT, PRIV), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), 1);
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 0, SZ_1G >> PAGE_SHIFT,
+							 ~0ul, PRIV));
+
+	/* One shared page splits the run; its neighbours keep their state. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 100, 101, 0), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), 2);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes(inode, 99), PRIV);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes(inode, 100), 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes(inode, 101), PRIV);
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_range_has_attrs(inode, 0, 512, ~0ul, PRIV));
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_range_has_attrs(inode, 0, 512, ~0ul, 0));
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 100, 101, ~0ul, 0));
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 101, 512, ~0ul, PRIV));
+
+	/* Converting it back merges with both neighbours. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 100, 101, PRIV), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), 1);
+
+	/* Page-by-page conversion still ends as one run. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 0, 1024, 0), 0);
+	for (i = 0; i < 1024; i++)
+		KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, i, i + 1, PRIV), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), 1);
+
+	gmem_kunit_free(inode);
+}
+
+static void gmem_attrs_gaps_and_edges(struct kunit *test)
+{
+	struct inode *inode = gmem_kunit_inode(test);
+	pgoff_t last;
+
+	/* Nothing stored: everything shared, one run up to the end of the index space. */
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 0, 8, ~0ul, 0));
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_range_has_attrs(inode, 0, 8, ~0ul, PRIV));
+	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, 5, &last), 0);
+	KUNIT_EXPECT_EQ(test, last, ULONG_MAX);
+
+	/* Private islands: a gap between them is not private. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 10, 20, PRIV), 0);
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 30, 40, PRIV), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), 2);
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_range_has_attrs(inode, 10, 40, ~0ul, PRIV));
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_range_has_attrs(inode, 5, 15, ~0ul, PRIV));
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_range_has_attrs(inode, 15, 25, ~0ul, PRIV));
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 20, 30, ~0ul, 0));
+	/* A mask without PRIVATE sees no attributes at all. */
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 0, 50, 0, 0));
+
+	/* Runs report their extent, shared gaps included. */
+	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, 12, &last), PRIV);
+	KUNIT_EXPECT_EQ(test, last, 19);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, 25, &last), 0);
+	KUNIT_EXPECT_EQ(test, last, 29);
+
+	/* Filling the gap joins the islands. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 20, 30, PRIV), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), 1);
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 10, 40, ~0ul, PRIV));
+
+	/* The last index of the space: no overflow when looking past it. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, ULONG_MAX - 3, ULONG_MAX, PRIV), 0);
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, ULONG_MAX - 3, ULONG_MAX,
+							 ~0ul, PRIV));
+	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, ULONG_MAX - 1, &last), PRIV);
+	KUNIT_EXPECT_EQ(test, last, ULONG_MAX - 1);
+
+	gmem_kunit_free(inode);
+}
+
+static void gmem_max_order_congruence(struct kunit *test)
+{
+	struct kvm_memory_slot slot = {};
+
+	/* gfn and file offset congruent modulo 1G: a 1G folio maps 1G. */
+	slot.base_gfn = SZ_4G >> PAGE_SHIFT;
+	slot.gmem.pgoff = 0;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 18), 18);
+
+	/* Off by 2M: only 2M mappings line up. */
+	slot.gmem.pgoff = SZ_2M >> PAGE_SHIFT;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 18), 9);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 9), 9);
+
+	/* Off by 4M: still only 2M, KVM has no 4M level. */
+	slot.gmem.pgoff = SZ_4M >> PAGE_SHIFT;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 18), 9);
+
+	/* Off by 1M: below a PMD, so 4K. */
+	slot.gmem.pgoff = SZ_1M >> PAGE_SHIFT;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 18), 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 9), 0);
+
+	/* Off by 4K: 4K only, whatever the folio. */
+	slot.gmem.pgoff = 1;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 18), 0);
+
+	/* The offset ahead of the gfn works the same way. */
+	slot.base_gfn = 0;
+	slot.gmem.pgoff = (SZ_1G + SZ_2M) >> PAGE_SHIFT;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 18), 9);
+
+	/* Order-0 folios stay order 0. */
+	slot.gmem.pgoff = 0;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 0), 0);
+}
+
+static struct kunit_case gmem_kunit_cases[] = {
+	KUNIT_CASE(gmem_attrs_convert_and_merge),
+	KUNIT_CASE(gmem_attrs_gaps_and_edges),
+	KUNIT_CASE(gmem_max_order_congruence),
+	{}
+};
+
+static struct kunit_suite gmem_kunit_suite = {
+	.name = "kvm-guest-memfd",
+	.test_cases = gmem_kunit_cases,
+};
+
+kunit_test_suite(gmem_kunit_suite);
