@@ -256,46 +256,6 @@ static bool hp_snap_restored(const struct hp_snap *s, const char *name)
 /* ---------------------------------------------------------------------- */
 /* Host access to guest_memfd mappings.                                   */
 
-/* Per thread: where to go on SIGBUS, and where the last SIGBUS was. */
-struct sigbus_state {
-	sigjmp_buf *jmp;
-	void *addr;
-};
-
-static __thread struct sigbus_state sigbus;
-
-static void sigbus_handler(int sig, siginfo_t *info, void *ctx)
-{
-	if (!sigbus.jmp)
-		TEST_FAIL("Unexpected SIGBUS at %p", info->si_addr);
-
-	sigbus.addr = info->si_addr;
-	siglongjmp(*sigbus.jmp, 1);
-}
-
-/* Read or write (a zero to) @addr, return false if that raised SIGBUS. */
-static bool host_touch(u8 *addr, bool write)
-{
-	sigjmp_buf env;
-
-	sigbus.jmp = &env;
-	if (sigsetjmp(env, 1)) {
-		sigbus.jmp = NULL;
-		TEST_ASSERT(sigbus.addr == addr,
-			    "SIGBUS reported address %p, the access was to %p",
-			    sigbus.addr, addr);
-		return false;
-	}
-
-	if (write)
-		WRITE_ONCE(*addr, 0);
-	else
-		(void)READ_ONCE(*addr);
-
-	sigbus.jmp = NULL;
-	return true;
-}
-
 static void fill_page(u8 *page, u64 tag)
 {
 	u64 *p = (u64 *)page;
@@ -1839,10 +1799,6 @@ static void probe_sizes(void)
 
 int main(int argc, char *argv[])
 {
-	struct sigaction sa = {
-		.sa_sigaction = sigbus_handler,
-		.sa_flags = SA_SIGINFO,
-	};
 	int plan = 0;
 	size_t i, j;
 
@@ -1851,7 +1807,7 @@ int main(int argc, char *argv[])
 	page_size = getpagesize();
 	probe_sizes();
 	have_sw_protected = kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM);
-	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS) failed");
+	sigbus_probe_install();
 
 	ksft_print_header();
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
