@@ -16,9 +16,20 @@ OVERLAY=$TOP/linux
 T=$BUILD/linux
 G=(git -C "$T" -c core.autocrlf=false -c diff.noprefix=false -c user.name=gmem -c user.email=gmem@localhost)
 
+# Content hash of an overlay directory (default: linux/).
 overlay_hash() {
-	(cd "$OVERLAY" 2>/dev/null && find . -type f -print0 | LC_ALL=C sort -z |
+	(cd "${1:-$OVERLAY}" 2>/dev/null && find . -type f -print0 | LC_ALL=C sort -z |
 		xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
+}
+
+# Hash of what 'make export' would write from the tree now.
+tree_hash() {
+	local tmp h
+	tmp=$(mktemp -d "$BUILD/tree-hash.XXXXXX")
+	export_to "$tmp/linux"
+	h=$(overlay_hash "$tmp/linux")
+	rm -rf "$tmp"
+	echo "$h"
 }
 
 # Build a commit holding base + linux/, without touching the work tree.
@@ -83,10 +94,6 @@ export_to() {
 	done
 }
 
-tree_dirty() {
-	[ -n "$("${G[@]}" status --porcelain --untracked-files=normal)" ] ||
-		[ "$("${G[@]}" rev-parse HEAD)" != "$(cat "$T/.git/gmem-overlay-commit" 2>/dev/null)" ]
-}
 
 export_differs() {
 	local tmp rc=0
@@ -105,7 +112,7 @@ export_differs() {
 }
 
 cmd_tree() {
-	local h c
+	local h c old th
 	if [ ! -d "$T/.git" ]; then
 		echo "tree: creating $T from the base tree (once, about a minute)"
 		rm -rf "$T.tmp"
@@ -118,20 +125,26 @@ cmd_tree() {
 		mv "$T.tmp" "$T"
 	fi
 	h=$(overlay_hash)
-	[ "$(cat "$T/.git/gmem-overlay-hash" 2>/dev/null)" = "$h" ] && return 0
-	if [ -f "$T/.git/gmem-overlay-hash" ] && tree_dirty; then
-		if export_differs; then
+	old=$(cat "$T/.git/gmem-overlay-hash" 2>/dev/null || true)
+	[ "$old" = "$h" ] && return 0
+	if [ -n "$old" ]; then
+		th=$(tree_hash)
+		# The tree already equals linux/ (it was just exported): adopt it.
+		if [ "$th" = "$h" ]; then
+			echo "$h" > "$T/.git/gmem-overlay-hash"
+			return 0
+		fi
+		if [ "$th" != "$old" ]; then
 			echo "tree: $T holds changes that linux/ does not, and linux/ changed too." >&2
 			echo "tree: run 'make export' (or reset the tree) first." >&2
 			exit 1
 		fi
-		# The tree already equals linux/ (it was just exported): adopt it.
-		echo "$h" > "$T/.git/gmem-overlay-hash"
-		return 0
 	fi
+	# The tree holds nothing unexported: move it to base + the new linux/.
+	# Untracked files are all overlay files (see export_to), safe to drop.
 	c=$(overlay_commit)
-	"${G[@]}" checkout -q --detach "$c"
-	echo "$c" > "$T/.git/gmem-overlay-commit"
+	"${G[@]}" checkout -q -f --detach "$c"
+	"${G[@]}" clean -q -f -d -x
 	echo "$h" > "$T/.git/gmem-overlay-hash"
 	echo "tree: overlay applied ($(find "$OVERLAY" -type f 2>/dev/null | wc -l) files)"
 }
