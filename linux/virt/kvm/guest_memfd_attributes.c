@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * In-place shared/private conversion tracked by guest_memfd.
+ *
+ * With kvm.gmem_in_place_conversion=Y, a guest_memfd inode records per page
+ * whether it is private (gmem_inode.attributes, see guest_memfd_internal.h
+ * for the locking), KVM's attribute queries for gfns backed by guest_memfd
+ * come here, and KVM_SET_MEMORY_ATTRIBUTES2 on the file converts a range in
+ * place: the same physical pages, before and after.
+ */
+#include <linux/gmem_alloc.h>
+#include <linux/kvm_host.h>
+#include <linux/pagemap.h>
+#include <linux/swap.h>
+
+#include "kvm_mm.h"
+#include "guest_memfd_internal.h"
+
+/*
+ * Attributes of the run of pages that holds @index; *@last is set to the
+ * run's last index.  Callers hold invalidate_lock, so the run is stable.
+ */
+static unsigned long kvm_gmem_attributes_run(struct inode *inode, pgoff_t index,
+					     pgoff_t *last)
+{
+	MA_STATE(mas, &GMEM_I(inode)->attributes, index, index);
+	void *entry;
+
+	rcu_read_lock();
+	entry = mas_walk(&mas);
+	*last = mas.last;
+	rcu_read_unlock();
+
+	return xa_to_value(entry);
+}
+
+/*
+ * Zap KVM's mappings of @range.  With in-place conversion the range may hold
+ * both kinds of pages, so each run is zapped with its own filter: shared
+ * invalidations must not destroy private mappings (e.g. TDX S-EPT) and vice
+ * versa.
+ */
+bool kvm_gmem_unmap_attribute_runs(struct kvm *kvm, struct inode *inode,
+				   struct kvm_gfn_range *range)
+{
+	struct kvm_gfn_range run = *range;
+	pgoff_t index, last;
+	bool flush = false;
+
+	while (run.start < range->end) {
+		index = kvm_gmem_get_index(range->slot, run.start);
+		if (kvm_gmem_attributes_run(inode, index, &last) &
+		    KVM_MEMORY_ATTRIBUTE_PRIVATE)
+			run.attr_filter = KVM_FILTER_PRIVATE;
+		else
+			run.attr_filter = KVM_FILTER_SHARED;
+		/* The last run may extend to ULONG_MAX: do not overflow. */
+		if (last - index < range->end - run.start)
+			run.end = run.start + (last - index) + 1;
+		else
+			run.end = range->end;
+		flush |= kvm_mmu_unmap_gfn_range(kvm, &run);
+		run.start = run.end;
+	}
+	return flush;
+}
+
+/* True if every page in [@start, @end) has @attrs in the bits of @mask. */
+static bool kvm_gmem_range_has_attrs(struct inode *inode, pgoff_t start,
+				     pgoff_t end, unsigned long mask,
+				     unsigned long attrs)
+{
+	MA_STATE(mas, &GMEM_I(inode)->attributes, start, start);
+	pgoff_t index = start;
+	bool ret = true;
+	void *entry;
+
+	rcu_read_lock();
+	mas_for_each(&mas, entry, end - 1) {
+		/* A gap (no entry) between runs has no attributes. */
+		if ((attrs && mas.index > index) ||
+		    (xa_to_value(entry) & mask) != attrs) {
+			ret = false;
+			break;
+		}
+		/* Done once a run reaches the end (it may end at ULONG_MAX). */
+		if (mas.last >= end - 1) {
+			index = end;
+			break;
+		}
+		index = mas.last + 1;
+	}
+	rcu_read_unlock();
+
+	return ret && (!attrs || index >= end);
+}
+
+/* Called under invalidate_lock; merges with equal neighbours. */
+static int kvm_gmem_store_attributes(struct inode *inode, pgoff_t start,
+				     pgoff_t end, unsigned long attrs)
+{
+	MA_STATE(mas, &GMEM_I(inode)->attributes, start, start);
+	void *entry = attrs ? xa_mk_value(attrs) : NULL;
+	pgoff_t first = start, last = end - 1;
+	int r;
+
+	mas_lock(&mas);
+	if (entry) {
+		if (start) {
+			mas_set(&mas, start - 1);
+			if (mas_walk(&mas) == entry)
+				first = mas.index;
+		}
+		mas_set(&mas, end);
+		if (mas_walk(&mas) == entry)
+			last = mas.last;
+	}
+	mas_set_range(&mas, first, last);
+	r = mas_store_gfp(&mas, entry, GFP_KERNEL_ACCOUNT);
+	mas_unlock(&mas);
+
+	return r;
+}
+
+unsigned long kvm_gmem_get_memory_attributes(struct kvm *kvm,
+					     struct kvm_memory_slot *slot,
+					     gfn_t gfn)
+{
+	unsigned long attrs;
+	struct file *file;
+
+	if (!slot)
+		slot = gfn_to_memslot(kvm, gfn);
+	if (!slot || !kvm_slot_has_gmem(slot))
+		return 0;
+
+	file = kvm_gmem_get_file(slot);
+	if (!file)
+		return 0;
+
+	attrs = kvm_gmem_attributes(file_inode(file), kvm_gmem_get_index(slot, gfn));
+	fput(file);
+
+	return attrs;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_get_memory_attributes);
+
+static bool kvm_gmem_slot_range_has_attrs(struct kvm_memory_slot *slot,
+					  gfn_t start, gfn_t end,
+					  unsigned long mask, unsigned long attrs)
+{
+	pgoff_t index;
+	struct file *file;
+	bool ret;
+
+	if (!kvm_slot_has_gmem(slot))
+		return !attrs;
+
+	file = kvm_gmem_get_file(slot);
+	if (!file)
+		return !attrs;
+
+	index = kvm_gmem_get_index(slot, start);
+	ret = kvm_gmem_range_has_attrs(file_inode(file), index, index + (end - start),
+				       mask, attrs);
+	fput(file);
+
+	return ret;
+}
+
+/*
+ * KVM's view of [@start, @end) follows the guest_memfd files that back it;
+ * gfns without guest_memfd have no attributes.  @slot, if given, covers the
+ * whole range (it may not be visible in the memslots yet).
+ */
+bool kvm_gmem_range_has_memory_attributes(struct kvm *kvm,
+					  struct kvm_memory_slot *slot,
+					  gfn_t start, gfn_t end,
+					  unsigned long mask, unsigned long attrs)
+{
+	struct kvm_memory_slot *s;
+	gfn_t next;
+
+	mask &= KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	if (attrs & ~mask)
+		return false;
+
+	if (slot)
+		return kvm_gmem_slot_range_has_attrs(slot, start, end, mask, attrs);
+
+	for (; start < end; start = next) {
+		s = gfn_to_memslot(kvm, start);
+		if (!s) {
+			if (attrs)
+				return false;
+			next = start + 1;
+			continue;
+		}
+		next = min(end, s->base_gfn + s->npages);
+		if (!kvm_gmem_slot_range_has_attrs(s, start, next, mask, attrs))
+			return false;
+	}
+	return true;
+}
+EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_range_has_memory_attributes);
+
+/*
+ * Before pages become private nothing but guest_memfd may hold them: a GUP
+ * pin or I/O in flight would let the host reach private memory.  Host
+ * mappings were zapped by the caller; a host fault that raced with that zap
+ * holds the folio lock until its PTE is in, so zap again under the lock.
+ */
+static int kvm_gmem_check_unreferenced(struct inode *inode, pgoff_t start,
+				       pgoff_t end, pgoff_t *err_index)
+{
+	struct address_space *mapping = inode->i_mapping;
+	struct folio_batch fbatch;
+	bool drained = false;
+	pgoff_t index;
+	int i, r;
+
+retry:
+	r = 0;
+	index = start;
+	folio_batch_init(&fbatch);
+	while (!r && filemap_get_folios(mapping, &index, end - 1, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+			bool busy;
+
+			folio_lock(folio);
+			if (folio_mapped(folio))
+				unmap_mapping_pages(mapping, folio->index,
+						    folio_nr_pages(folio), false);
+			/* The page cache's references plus the batch's. */
+			busy = folio_ref_count(folio) != folio_nr_pages(folio) + 1;
+			folio_unlock(folio);
+
+			if (busy) {
+				*err_index = max(folio->index, start);
+				r = -EAGAIN;
+				break;
+			}
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+
+	/* Per-CPU LRU batches hold transient references: flush them once. */
+	if (r && !drained) {
+		lru_add_drain_all();
+		drained = true;
+		goto retry;
+	}
+	return r;
+}
+
+/*
+ * Tell every VM bound to [@start, @end) that the attributes change: zap its
+ * mappings of the old kind and keep its faults out until kvm_gmem_convert_end.
+ */
+static void kvm_gmem_convert_start(struct inode *inode, pgoff_t start,
+				   pgoff_t end, unsigned long attrs)
+{
+	struct kvm_memory_slot *slot;
+	struct gmem_file *f;
+	unsigned long index;
+
+	kvm_gmem_for_each_file(f, inode) {
+		bool flush = false, found_memslot = false;
+		struct kvm *kvm = f->kvm;
+
+		if (!kvm_gmem_tracks_attributes(kvm))
+			continue;
+
+		xa_for_each_range(&f->bindings, index, slot, start, end - 1) {
+			struct kvm_gfn_range range = kvm_gmem_gfn_range(slot, start, end);
+
+			if (!found_memslot) {
+				found_memslot = true;
+				KVM_MMU_LOCK(kvm);
+				kvm_mmu_invalidate_start(kvm);
+			}
+			range.arg.attributes = attrs;
+			kvm_mmu_invalidate_range_add(kvm, range.start, range.end);
+			flush |= kvm_arch_pre_set_memory_attributes(kvm, &range);
+		}
+		if (flush)
+			kvm_flush_remote_tlbs(kvm);
+		if (found_memslot)
+			KVM_MMU_UNLOCK(kvm);
+	}
+}
+
+/* Recompute huge page eligibility (if @changed) and let faults in again. */
+static void kvm_gmem_convert_end(struct inode *inode, pgoff_t start,
+				 pgoff_t end, unsigned long attrs, bool changed)
+{
+	struct kvm_memory_slot *slot;
+	struct gmem_file *f;
+	unsigned long index;
+
+	kvm_gmem_for_each_file(f, inode) {
+		bool found_memslot = false;
+		struct kvm *kvm = f->kvm;
+
+		if (!kvm_gmem_tracks_attributes(kvm))
+			continue;
+
+		xa_for_each_range(&f->bindings, index, slot, start, end - 1) {
+			struct kvm_gfn_range range = kvm_gmem_gfn_range(slot, start, end);
+
+			if (!found_memslot) {
+				found_memslot = true;
+				KVM_MMU_LOCK(kvm);
+			}
+			range.arg.attributes = attrs;
+			if (changed)
+				kvm_arch_post_set_memory_attributes(kvm, &range);
+		}
+		if (found_memslot) {
+			kvm_mmu_invalidate_end(kvm);
+			KVM_MMU_UNLOCK(kvm);
+		}
+	}
+}
+
+/*
+ * Convert [@start, @end) of the file to @attrs in place.  All or nothing: on
+ * any error the attributes are unchanged (zapped mappings simply refault).
+ */
+static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
+			    pgoff_t start, pgoff_t end, unsigned long attrs,
+			    pgoff_t *err_index)
+{
+	struct address_space *mapping = inode->i_mapping;
+	int r = 0;
+
+	/*
+	 * slots_lock stabilises the bindings' memslots and lpage_info.  In 7.3
+	 * a guest_memfd inode has exactly one file, i.e. one VM.
+	 */
+	mutex_lock(&f->kvm->slots_lock);
+	filemap_invalidate_lock(mapping);
+
+	if (kvm_gmem_range_has_attrs(inode, start, end, ~0ul, attrs))
+		goto out;
+
+	if (attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE) {
+		unmap_mapping_pages(mapping, start, end - start, false);
+		r = kvm_gmem_check_unreferenced(inode, start, end, err_index);
+		if (r)
+			goto out;
+	}
+
+	kvm_gmem_convert_start(inode, start, end, attrs);
+	r = kvm_gmem_store_attributes(inode, start, end, attrs);
+	kvm_gmem_convert_end(inode, start, end, attrs, !r);
+out:
+	filemap_invalidate_unlock(mapping);
+	mutex_unlock(&f->kvm->slots_lock);
+	return r;
+}
+
+long kvm_gmem_set_attributes(struct file *file, void __user *argp)
+{
+	struct gmem_file *f = file->private_data;
+	struct inode *inode = file_inode(file);
+	struct kvm_memory_attributes2 attrs;
+	pgoff_t err_index = 0;
+	int r;
+
+	if (copy_from_user(&attrs, argp, sizeof(attrs)))
+		return -EFAULT;
+
+	if (attrs.flags || attrs.error_offset ||
+	    memchr_inv(attrs.reserved, 0, sizeof(attrs.reserved)))
+		return -EINVAL;
+	/* Only VMs whose guest_memfd tracks attributes can convert in place. */
+	if (!kvm_gmem_tracks_attributes(f->kvm) ||
+	    attrs.attributes & ~kvm_gmem_settable_mem_attributes(f->kvm))
+		return -EINVAL;
+	if (!attrs.size || attrs.offset + attrs.size < attrs.offset)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(attrs.offset) || !PAGE_ALIGNED(attrs.size))
+		return -EINVAL;
+	if (attrs.offset + attrs.size > i_size_read(inode))
+		return -EINVAL;
+
+	/* Converting part of a huge folio needs split/merge, which is not here yet. */
+	if (!IS_ALIGNED(attrs.offset | attrs.size,
+			PAGE_SIZE << GMEM_I(inode)->alloc->order))
+		return -EOPNOTSUPP;
+
+	r = kvm_gmem_convert(f, inode, attrs.offset >> PAGE_SHIFT,
+			     (attrs.offset + attrs.size) >> PAGE_SHIFT,
+			     attrs.attributes, &err_index);
+	if (r == -EAGAIN) {
+		attrs.error_offset = (u64)err_index << PAGE_SHIFT;
+		if (copy_to_user(argp, &attrs, sizeof(attrs)))
+			return -EFAULT;
+	}
+	return r;
+}
+
+/* A file starts all private, or all shared with INIT_SHARED. */
+int kvm_gmem_init_attributes(struct inode *inode, loff_t size, u64 flags)
+{
+	if (!kvm_gmem_in_place_conversion || (flags & GUEST_MEMFD_FLAG_INIT_SHARED))
+		return 0;
+
+	return mtree_store_range(&GMEM_I(inode)->attributes, 0,
+				 (size >> PAGE_SHIFT) - 1,
+				 xa_mk_value(KVM_MEMORY_ATTRIBUTE_PRIVATE),
+				 GFP_KERNEL_ACCOUNT);
+}
+
+#if IS_ENABLED(CONFIG_KVM_GMEM_KUNIT_TEST)
+#include "guest_memfd_kunit.c"
+#endif

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * guest_memfd internals shared by guest_memfd.c (files, allocation, KVM
+ * bindings) and guest_memfd_attributes.c (in-place shared/private tracking).
+ */
+#ifndef __KVM_GUEST_MEMFD_INTERNAL_H__
+#define __KVM_GUEST_MEMFD_INTERNAL_H__
+
+#include <linux/fs.h>
+#include <linux/kvm_host.h>
+#include <linux/maple_tree.h>
+#include <linux/mempolicy.h>
+
+struct gmem_alloc;
+
+/*
+ * A guest_memfd instance can be associated multiple VMs, each with its own
+ * "view" of the underlying physical memory.
+ *
+ * The gmem's inode is effectively the raw underlying physical storage, and is
+ * used to track properties of the physical memory, while each gmem file is
+ * effectively a single VM's view of that storage, and is used to track assets
+ * specific to its associated VM, e.g. memslots=>gmem bindings.
+ *
+ * With in-place conversion (kvm.gmem_in_place_conversion=Y), whether a page
+ * is shared or private is a property of the physical storage, so it lives in
+ * the inode (gmem_inode.attributes) and every VM view and host mapping of the
+ * file sees the same state.  A page's state is independent of whether it is
+ * allocated: punching a hole or allocating does not change it.
+ *
+ * Locking, outermost first:
+ *   kvm->slots_lock			conversion (lpage_info mixed tracking)
+ *     mapping->invalidate_lock		exclusive: conversion, punch hole,
+ *					release; shared: allocation, host faults
+ *       folio lock			host faults hold it from the attribute
+ *					check until the PTE is installed
+ *       kvm->mmu_lock			KVM's mappings; reads attributes
+ *         attributes' maple tree lock	writers only; readers use RCU
+ * A conversion holds invalidate_lock exclusively from the first unmap to the
+ * last KVM notification, so no host fault can map a page it makes private.
+ * KVM's own faults do not take invalidate_lock; they read the attributes
+ * and rely on mmu_invalidate_seq, which a conversion bumps, to retry.
+ * HugeTLB allocation takes the hugetlb fault mutex under invalidate_lock
+ * (shared) and before the folio lock, as hugetlbfs does; hugetlb_lock and
+ * the subpool lock are leaf spinlocks, also taken when a folio is freed
+ * (punch hole, or a folio_put() under mmu_lock).
+ */
+struct gmem_file {
+	struct kvm *kvm;
+	struct xarray bindings;
+	struct list_head entry;
+};
+
+struct gmem_inode {
+	struct shared_policy policy;
+	struct inode vfs_inode;
+	struct list_head gmem_file_list;
+
+	/*
+	 * Per-page attributes of the file with in-place conversion, as ranges:
+	 * index -> xa_mk_value(KVM_MEMORY_ATTRIBUTE_*); no entry is shared.
+	 * Adjacent ranges with equal attributes are merged, so converting any
+	 * range costs O(number of ranges), not O(pages).  Written under
+	 * invalidate_lock (exclusive), read under RCU.
+	 */
+	struct maple_tree attributes;
+
+	/* Where the folios come from; fixed at creation. */
+	struct gmem_alloc *alloc;
+
+	u64 flags;
+};
+
+static __always_inline struct gmem_inode *GMEM_I(struct inode *inode)
+{
+	return container_of(inode, struct gmem_inode, vfs_inode);
+}
+
+#define kvm_gmem_for_each_file(f, inode) \
+	list_for_each_entry(f, &GMEM_I(inode)->gmem_file_list, entry)
+
+static inline pgoff_t kvm_gmem_get_index(struct kvm_memory_slot *slot, gfn_t gfn)
+{
+	return gfn - slot->base_gfn + slot->gmem.pgoff;
+}
+
+static inline unsigned long kvm_gmem_attributes(struct inode *inode, pgoff_t index)
+{
+	return xa_to_value(mtree_load(&GMEM_I(inode)->attributes, index));
+}
+
+static inline struct kvm_gfn_range
+kvm_gmem_gfn_range(struct kvm_memory_slot *slot, pgoff_t start, pgoff_t end)
+{
+	pgoff_t pgoff = slot->gmem.pgoff;
+
+	return (struct kvm_gfn_range) {
+		.start = slot->base_gfn + max(pgoff, start) - pgoff,
+		.end = slot->base_gfn + min(pgoff + slot->npages, end) - pgoff,
+		.slot = slot,
+		.may_block = true,
+	};
+}
+
+static inline struct file *kvm_gmem_get_file(struct kvm_memory_slot *slot)
+{
+	/*
+	 * Do not return slot->gmem.file if it has already been closed;
+	 * there might be some time between the last fput() and when
+	 * kvm_gmem_release() clears slot->gmem.file.
+	 */
+	return get_file_active(&slot->gmem.file);
+}
+
+/*
+ * KVM may map a folio at its own order only where the memslot's gfns and file
+ * offsets are congruent at that size; below that it falls back to the next
+ * page table level that is (PMD, then PTE) instead of tripping over a
+ * misaligned pfn.
+ */
+static inline int kvm_gmem_max_order(const struct kvm_memory_slot *slot, int order)
+{
+	u64 skew = slot->base_gfn - slot->gmem.pgoff;
+
+	if (skew && __ffs64(skew) < order)
+		order = __ffs64(skew) >= PMD_ORDER ? PMD_ORDER : 0;
+	return order;
+}
+
+#ifdef CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES
+int kvm_gmem_init_attributes(struct inode *inode, loff_t size, u64 flags);
+bool kvm_gmem_unmap_attribute_runs(struct kvm *kvm, struct inode *inode,
+				   struct kvm_gfn_range *range);
+long kvm_gmem_set_attributes(struct file *file, void __user *argp);
+#else
+static inline int kvm_gmem_init_attributes(struct inode *inode, loff_t size,
+					   u64 flags)
+{
+	return 0;
+}
+
+/* Not reached: kvm_gmem_in_place_conversion is constant false here. */
+static inline bool kvm_gmem_unmap_attribute_runs(struct kvm *kvm,
+						 struct inode *inode,
+						 struct kvm_gfn_range *range)
+{
+	return false;
+}
+#endif
+
+#endif /* __KVM_GUEST_MEMFD_INTERNAL_H__ */
