@@ -20,6 +20,8 @@
 #include <linux/mempolicy.h>
 
 struct gmem_alloc;
+struct gmem_split;
+struct seq_file;
 
 struct gmem_alloc_ops {
 	/*
@@ -39,15 +41,29 @@ struct gmem_alloc_ops {
 	void (*punch)(struct gmem_alloc *a, struct address_space *mapping,
 		      loff_t start, loff_t end);
 	/*
-	 * Split @folio in place into folios of @order, or merge the folios of
-	 * the naturally aligned block at @index back into one of the
-	 * allocator's order.  Both return -EOPNOTSUPP until the split/merge
-	 * work lands; conversions inside one folio are refused until then.
+	 * Splitting and merging the folios of one huge block (gmem_alloc.order
+	 * pages at a naturally aligned @index).  A split is staged so that a
+	 * caller can do everything that may fail before its point of no return:
+	 * ->split_prepare may fail (-EAGAIN: the folio stayed referenced,
+	 * -ENOMEM) and then changes nothing; after it succeeds the caller zaps
+	 * every mapping larger than PAGE_SIZE of the block and calls
+	 * ->split_commit, which cannot fail, or ->split_abort.  *@sp is left
+	 * NULL when there is nothing to split (no folio, already split, or a
+	 * poisoned folio, which stays whole).  ->merge is best effort: it
+	 * returns true if the block at @index is one folio again.  The caller
+	 * holds the mapping's invalidate_lock exclusively for all four.
 	 */
-	int (*split)(struct gmem_alloc *a, struct folio *folio,
-		     unsigned int order);
-	int (*merge)(struct gmem_alloc *a, struct address_space *mapping,
-		     pgoff_t index);
+	int (*split_prepare)(struct gmem_alloc *a, struct address_space *mapping,
+			     pgoff_t index, struct gmem_split **sp);
+	void (*split_commit)(struct gmem_alloc *a, struct gmem_split *sp);
+	void (*split_abort)(struct gmem_alloc *a, struct gmem_split *sp);
+	bool (*merge)(struct gmem_alloc *a, struct address_space *mapping,
+		      pgoff_t index);
+	/* First split block at or after @index, or ULONG_MAX; any locking. */
+	pgoff_t (*next_split)(struct gmem_alloc *a, pgoff_t index);
+	/* Folios by order and split state, for the file's fdinfo. */
+	void (*show_fdinfo)(struct gmem_alloc *a, struct address_space *mapping,
+			    struct seq_file *m);
 	/* Give back what creation reserved; no folio is in the file anymore. */
 	void (*destroy)(struct gmem_alloc *a);
 };
@@ -56,11 +72,15 @@ struct gmem_alloc_ops {
  * struct gmem_alloc - one guest_memfd file's allocator
  * @ops: the allocator's operations
  * @order: order of the folios it puts into the file; ranges that KVM may
- *	   map huge and that conversions must respect are aligned to it
+ *	   map huge are aligned to it
+ * @split_order: the order a block is split to when a conversion needs part
+ *		 of it; conversions must be aligned to it.  Equal to @order
+ *		 for allocators that cannot split.
  */
 struct gmem_alloc {
 	const struct gmem_alloc_ops *ops;
 	unsigned int order;
+	unsigned int split_order;
 };
 
 #ifdef CONFIG_GMEM_HUGETLB

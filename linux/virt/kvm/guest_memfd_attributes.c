@@ -326,15 +326,95 @@ static void kvm_gmem_convert_end(struct inode *inode, pgoff_t start,
 }
 
 /*
+ * Would the block [@bstart, @bstart + 2^@order) hold both kinds of pages
+ * once [@start, @end) has @attrs?
+ */
+static bool kvm_gmem_block_mixed_after(struct inode *inode, pgoff_t bstart,
+				       unsigned int order, pgoff_t start,
+				       pgoff_t end, unsigned long attrs)
+{
+	pgoff_t bend = bstart + (1UL << order);
+
+	return (bstart < start &&
+		!kvm_gmem_range_has_attrs(inode, bstart, start, ~0ul, attrs)) ||
+	       (end < bend &&
+		!kvm_gmem_range_has_attrs(inode, end, bend, ~0ul, attrs));
+}
+
+/*
+ * Stage the split of each huge block that the conversion leaves mixed.
+ * Everything that can fail happens here, before any KVM mapping is zapped;
+ * on failure nothing is left staged and *@err_index names the block.
+ */
+static int kvm_gmem_prepare_splits(struct inode *inode, pgoff_t start,
+				   pgoff_t end, unsigned long attrs,
+				   struct gmem_split *sp[2], pgoff_t *err_index)
+{
+	struct gmem_alloc *a = GMEM_I(inode)->alloc;
+	pgoff_t blocks[2];
+	int i, n, r;
+
+	if (a->split_order == a->order)
+		return 0;
+
+	n = kvm_gmem_partial_blocks(start, end, a->order, blocks);
+	for (i = 0; i < n; i++) {
+		if (!kvm_gmem_block_mixed_after(inode, blocks[i], a->order,
+						start, end, attrs))
+			continue;
+		r = a->ops->split_prepare(a, inode->i_mapping, blocks[i], &sp[i]);
+		if (r) {
+			*err_index = max(blocks[i], start);
+			while (i--)
+				if (sp[i])
+					a->ops->split_abort(a, sp[i]);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Best effort: make each split block in [@start, @end) that is uniform now
+ * one folio again, and drop its 4K mappings so the next fault maps it huge.
+ */
+static void kvm_gmem_merge_blocks(struct inode *inode, pgoff_t start,
+				  pgoff_t end)
+{
+	struct gmem_alloc *a = GMEM_I(inode)->alloc;
+	pgoff_t size = 1UL << a->order, b;
+
+	if (a->split_order == a->order)
+		return;
+
+	for (b = a->ops->next_split(a, round_down(start, size)); b < end;
+	     b = a->ops->next_split(a, b + size)) {
+		if (kvm_gmem_range_has_attrs(inode, b, b + size, ~0ul,
+					     kvm_gmem_attributes(inode, b)) &&
+		    a->ops->merge(a, inode->i_mapping, b))
+			kvm_gmem_zap_range(inode, b, b + size);
+	}
+}
+
+/*
  * Convert [@start, @end) of the file to @attrs in place.  All or nothing: on
  * any error the attributes are unchanged (zapped mappings simply refault).
+ *
+ * Huge blocks that end up with both kinds of pages are split first and
+ * blocks that end up uniform are merged after.  The order makes the zap in
+ * kvm_gmem_convert_start() the point of no return: before it, a split only
+ * freezes the folio and allocates what it needs; after it, committing the
+ * split cannot fail, and no KVM mapping is ever larger than its folio
+ * because the frozen folio cannot be faulted in again until it is split.
  */
 static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 			    pgoff_t start, pgoff_t end, unsigned long attrs,
 			    pgoff_t *err_index)
 {
 	struct address_space *mapping = inode->i_mapping;
-	int r = 0;
+	struct gmem_alloc *a = GMEM_I(inode)->alloc;
+	struct gmem_split *sp[2] = {};
+	int i, r = 0;
 
 	/*
 	 * slots_lock stabilises the bindings' memslots and lpage_info.  In 7.3
@@ -353,9 +433,18 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 			goto out;
 	}
 
+	r = kvm_gmem_prepare_splits(inode, start, end, attrs, sp, err_index);
+	if (r)
+		goto out;
+
 	kvm_gmem_convert_start(inode, start, end, attrs);
+	for (i = 0; i < ARRAY_SIZE(sp); i++)
+		if (sp[i])
+			a->ops->split_commit(a, sp[i]);
 	r = kvm_gmem_store_attributes(inode, start, end, attrs);
 	kvm_gmem_convert_end(inode, start, end, attrs, !r);
+	if (!r)
+		kvm_gmem_merge_blocks(inode, start, end);
 out:
 	filemap_invalidate_unlock(mapping);
 	mutex_unlock(&f->kvm->slots_lock);
@@ -387,9 +476,9 @@ long kvm_gmem_set_attributes(struct file *file, void __user *argp)
 	if (attrs.offset + attrs.size > i_size_read(inode))
 		return -EINVAL;
 
-	/* Converting part of a huge folio needs split/merge, which is not here yet. */
+	/* 1G folios are not split yet: such files convert whole folios. */
 	if (!IS_ALIGNED(attrs.offset | attrs.size,
-			PAGE_SIZE << GMEM_I(inode)->alloc->order))
+			PAGE_SIZE << GMEM_I(inode)->alloc->split_order))
 		return -EOPNOTSUPP;
 
 	r = kvm_gmem_convert(f, inode, attrs.offset >> PAGE_SHIFT,

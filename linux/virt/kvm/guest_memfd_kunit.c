@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit tests for guest_memfd's own decisions, included by guest_memfd.c so
- * they can reach its static helpers: the per-page attribute ranges and the
- * order KVM may map a folio at.
+ * they can reach its static helpers: the per-page attribute ranges, the
+ * order KVM may map a folio at, and which blocks a conversion splits.
  */
 #include <kunit/test.h>
 
@@ -151,10 +151,73 @@ static void gmem_max_order_congruence(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 0), 0);
 }
 
+/* The blocks a conversion covers only partly: the ones it may have to split. */
+static void gmem_split_partial_blocks(struct kunit *test)
+{
+	static const struct {
+		pgoff_t start, end;
+		int n;
+		pgoff_t blocks[2];
+	} cases[] = {
+		{ 0, 512, 0, {} },		/* one whole block */
+		{ 512, 2048, 0, {} },		/* whole blocks */
+		{ 1, 2, 1, { 0 } },		/* one page inside a block */
+		{ 0, 1, 1, { 0 } },		/* the first page */
+		{ 511, 512, 1, { 0 } },		/* the last page of a block */
+		{ 511, 513, 2, { 0, 512 } },	/* across a boundary */
+		{ 1, 1023, 2, { 0, 512 } },	/* both ends partial */
+		{ 512, 1025, 1, { 1024 } },	/* whole block, then a page */
+		{ 100, 1024, 1, { 0 } },	/* a page, then whole blocks */
+	};
+	pgoff_t blocks[2];
+	int i, n;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		n = kvm_gmem_partial_blocks(cases[i].start, cases[i].end, 9, blocks);
+		KUNIT_EXPECT_EQ_MSG(test, n, cases[i].n, "case %d", i);
+		if (n >= 1)
+			KUNIT_EXPECT_EQ_MSG(test, blocks[0], cases[i].blocks[0], "case %d", i);
+		if (n == 2)
+			KUNIT_EXPECT_EQ_MSG(test, blocks[1], cases[i].blocks[1], "case %d", i);
+	}
+	/* 1G blocks, from a 2M-aligned range. */
+	n = kvm_gmem_partial_blocks(512, 1024, 18, blocks);
+	KUNIT_EXPECT_EQ(test, n, 1);
+	KUNIT_EXPECT_EQ(test, blocks[0], 0);
+}
+
+/* A block is split only if the conversion leaves it with both kinds of pages. */
+static void gmem_split_mixed_after(struct kunit *test)
+{
+	struct inode *inode = gmem_kunit_inode(test);
+
+	/* Block 0 private, block 1 shared, page 600 of block 1 private. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 0, 512, PRIV), 0);
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 600, 601, PRIV), 0);
+
+	/* One page of a uniform block: mixed. */
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_block_mixed_after(inode, 0, 9, 5, 6, 0));
+	/* To what the rest of the block has: uniform. */
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_block_mixed_after(inode, 0, 9, 5, 6, PRIV));
+	/* The whole block: uniform whatever it held. */
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_block_mixed_after(inode, 512, 9, 512, 1024, 0));
+	/* The last odd page back to shared: uniform, so it can merge. */
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_block_mixed_after(inode, 512, 9, 600, 601, 0));
+	/* Another page of block 1 to private: still mixed. */
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_block_mixed_after(inode, 512, 9, 700, 701, PRIV));
+	/* The range's start is in the block, its end past it. */
+	KUNIT_EXPECT_TRUE(test, kvm_gmem_block_mixed_after(inode, 0, 9, 100, 700, 0));
+	KUNIT_EXPECT_FALSE(test, kvm_gmem_block_mixed_after(inode, 0, 9, 100, 700, PRIV));
+
+	gmem_kunit_free(inode);
+}
+
 static struct kunit_case gmem_kunit_cases[] = {
 	KUNIT_CASE(gmem_attrs_convert_and_merge),
 	KUNIT_CASE(gmem_attrs_gaps_and_edges),
 	KUNIT_CASE(gmem_max_order_congruence),
+	KUNIT_CASE(gmem_split_partial_blocks),
+	KUNIT_CASE(gmem_split_mixed_after),
 	{}
 };
 

@@ -15,8 +15,9 @@
  * conversions, fallocate() and hole punches cover whole huge pages.  The host
  * and the guest write and check three 4K pieces of each huge page, its first,
  * a middle and its last 4K, and the guest maps only those.  Converting part
- * of a huge page fails with EOPNOTSUPP until huge folios can be split and
- * merged: scenarios that need that check it and report a SKIP.  A file has
+ * of a 2M page splits its folio (test_precision()); converting part of a 1G
+ * page fails with EOPNOTSUPP until 1G folios can be split: scenarios that
+ * need that check it and report a SKIP.  A file has
  * at most two 1G pages, so some scenarios use fewer pages with -p 1G.
  *
  * With kvm.gmem_in_place_conversion=N the test only checks that the feature
@@ -756,9 +757,11 @@ static int test_precision_pages(void)
 }
 
 /*
- * c. With 4K pages, see test_precision_pages().  With huge pages, converting
- * less than a whole huge page fails with EOPNOTSUPP and changes nothing (4K
- * precision needs huge folios to be split and merged): SKIP.
+ * c. With 4K pages, see test_precision_pages().  With 2M pages, converting
+ * part of a huge page splits its folio: exactly the 4K pieces in the range
+ * change state, their data and the rest of the file stay, and converting the
+ * pages back merges it.  1G folios are not split yet: converting less than a
+ * whole 1G page fails with EOPNOTSUPP and changes nothing: SKIP.
  */
 static int test_precision(void)
 {
@@ -784,9 +787,11 @@ static int test_precision(void)
 		{ "all but the last 4K of the file to shared", 0,
 		  2 * page_size - base_page_size, 0 },
 	};
-	u64 tags[MAX_PAGES];
+	bool split = backing->size == SZ_2M;
+	u64 tags[MAX_PAGES], off;
 	struct gmem_test t;
-	size_t i;
+	size_t i, page, smp;
+	bool private;
 	int r;
 
 	if (!gmem_hugetlb())
@@ -802,22 +807,49 @@ static int test_precision(void)
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		r = __gmem_set_attributes(t.fd, cases[i].offset, cases[i].size,
 					  cases[i].attributes, NULL);
-		TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
-			    "Converting %s (offset 0x%lx size 0x%lx) of a %s HugeTLB file should fail with EOPNOTSUPP, got r = %d errno = %d",
+		if (!split) {
+			TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
+				    "Converting %s (offset 0x%lx size 0x%lx) of a %s HugeTLB file should fail with EOPNOTSUPP, got r = %d errno = %d",
+				    cases[i].what, cases[i].offset, cases[i].size,
+				    backing->name, r, errno);
+			check_pages(t.mem, "SP", tags, cases[i].what);
+			continue;
+		}
+		TEST_ASSERT(!r, "Converting %s (offset 0x%lx size 0x%lx) of a 2M HugeTLB file failed, errno = %d (%s)",
 			    cases[i].what, cases[i].offset, cases[i].size,
-			    backing->name, r, errno);
-		check_pages(t.mem, "SP", tags, cases[i].what);
+			    errno, strerror(errno));
+
+		/* Each sampled 4K piece has the state its offset says. */
+		for (page = 0; page < t.npages; page++) {
+			for (smp = 0; smp < nr_samples; smp++) {
+				off = page * page_size + sample_offset(page_size, smp);
+				private = page == 1;
+				if (off >= cases[i].offset &&
+				    off < cases[i].offset + cases[i].size)
+					private = cases[i].attributes;
+				check_sample(t.mem, page, smp, private ? 'P' : 'S',
+					     tags[page], cases[i].what);
+			}
+		}
+
+		/* Back to one shared and one private page, data intact. */
+		gmem_set_shared(t.fd, 0, page_size);
+		gmem_set_private(t.fd, page_size, page_size);
+		check_pages(t.mem, "SP", tags, "after converting back");
+		guest_check(&t, 0, t.npages, tags, cases[i].what);
 	}
-	guest_check(&t, 0, t.npages, tags, "guest reads the file after the EOPNOTSUPP failures");
+	guest_check(&t, 0, t.npages, tags, "guest reads the file after the partial conversions");
 
 	/* Whole huge pages still convert. */
 	gmem_set_shared(t.fd, page_size, page_size);
 	check_pages(t.mem, "SS", tags, "page 1 converted back to shared");
 
 	gmem_test_destroy(&t);
+	if (split)
+		return KSFT_PASS;
 
 	snprintf(skip_reason, sizeof(skip_reason),
-		 "4K conversion inside a %s folio: EOPNOTSUPP until split/merge",
+		 "4K conversion inside a %s folio: EOPNOTSUPP until 1G folios split",
 		 backing->name);
 	return KSFT_SKIP;
 }

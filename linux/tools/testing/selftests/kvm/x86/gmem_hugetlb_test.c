@@ -1560,27 +1560,77 @@ struct conv_range {
 	u64 size;
 };
 
-/* Check every unaligned conversion fails with EOPNOTSUPP. */
-static void unaligned_conversions(struct gvm *g, const struct conv_range *ranges, int nr,
-				  u64 attributes)
+/* The state every sample should have after [@off, @off + @size) took @attrs. */
+static void check_samples_after(struct gvm *g, struct samples *s, u64 off, u64 size,
+				u64 attrs, const bool *was_private, const char *what)
 {
-	u64 error_offset;
+	bool private;
+	int i;
+
+	for (i = 0; i < s->nr; i++) {
+		private = was_private[s->off[i] / g->hs->size];
+		if (s->off[i] >= off && s->off[i] < off + size)
+			private = attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+		if (private)
+			check_private(g->mem + s->off[i], what);
+		else
+			check_page(g->mem + s->off[i], s->tag[i], what);
+	}
+}
+
+/*
+ * Convert each range to @attributes and back.  A 2M file splits and merges
+ * its folios: exactly the samples in the range change state, with their
+ * data, and the pool does not move.  1G folios are not split yet: each such
+ * conversion fails with EOPNOTSUPP.  @was_private: each huge page's state.
+ */
+static void unaligned_conversions(struct gvm *g, struct samples *s,
+				  const struct hp_counts *base, long n,
+				  const struct conv_range *ranges, int nr,
+				  u64 attributes, const bool *was_private)
+{
+	const u64 hp = g->hs->size;
+	u64 error_offset, lo, hi, h;
+	char what[128];
 	int i, r;
 
 	for (i = 0; i < nr; i++) {
 		error_offset = 0;
 		r = __gmem_set_attributes(g->fd, ranges[i].off, ranges[i].size, attributes,
 					  &error_offset);
-		TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
-			    "Converting [0x%lx, 0x%lx) of a %s file to %s: expected EOPNOTSUPP, got r = %d errno = %d (%s)",
+		if (is_1g(g->hs)) {
+			TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
+				    "Converting [0x%lx, 0x%lx) of a %s file to %s: expected EOPNOTSUPP, got r = %d errno = %d (%s)",
+				    ranges[i].off, ranges[i].off + ranges[i].size, g->hs->name,
+				    attributes ? "private" : "shared", r, errno, strerror(errno));
+			continue;
+		}
+		TEST_ASSERT(!r, "Converting [0x%lx, 0x%lx) of a %s file to %s failed: errno = %d (%s), error_offset 0x%lx",
 			    ranges[i].off, ranges[i].off + ranges[i].size, g->hs->name,
-			    attributes ? "private" : "shared", r, errno, strerror(errno));
+			    attributes ? "private" : "shared", errno, strerror(errno),
+			    error_offset);
+		snprintf(what, sizeof(what), "[0x%lx, 0x%lx) converted to %s",
+			 ranges[i].off, ranges[i].off + ranges[i].size,
+			 attributes ? "private" : "shared");
+		check_samples_after(g, s, ranges[i].off, ranges[i].size, attributes,
+				    was_private, what);
+		hp_check(g->hs, base, -n, -n, what);
+
+		/* Back to how it was, one huge page at a time. */
+		for (h = ranges[i].off / hp; h * hp < ranges[i].off + ranges[i].size; h++) {
+			lo = max(ranges[i].off, h * hp);
+			hi = min(ranges[i].off + ranges[i].size, (h + 1) * hp);
+			gmem_set_attributes(g->fd, lo, hi - lo,
+					    was_private[h] ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0);
+		}
+		check_samples_after(g, s, 0, 0, 0, was_private, "converted back");
 	}
 }
 
 /*
- * In-place conversion of huge page aligned ranges; ranges that would split a
- * huge folio are refused (for now) without changing anything.
+ * In-place conversion of huge page aligned and unaligned ranges; the ranges
+ * that would split a 1G folio are refused (for now) without changing
+ * anything.
  */
 static int test_conversion(const struct hsize *hs)
 {
@@ -1592,6 +1642,7 @@ static int test_conversion(const struct hsize *hs)
 		{ 0, page_size }, { page_size, page_size }, { 0, hp - page_size },
 		{ page_size, hp - page_size }, { hp / 2, hp / 2 },
 	};
+	const bool all_shared[2] = { false, false }, page0_private[2] = { true, false };
 	u64 gpas[MAX_TOUCH], tags[MAX_TOUCH];
 	int nr_ranges = 5, i;
 	struct hp_counts pool, base;
@@ -1610,9 +1661,8 @@ static int test_conversion(const struct hsize *hs)
 		return KSFT_SKIP;
 	}
 
-	ksft_print_msg("4K conversion inside a huge folio comes with the split/merge work:\n");
-	ksft_print_msg("converting ranges not aligned to %s must fail with EOPNOTSUPP\n",
-		       hs->name);
+	if (is_1g(hs))
+		ksft_print_msg("1G folios are not split yet: converting ranges not aligned to 1G must fail with EOPNOTSUPP\n");
 
 	if (n > 1) {
 		ranges[nr_ranges++] = (struct conv_range){ hp / 2, hp };
@@ -1642,11 +1692,12 @@ static int test_conversion(const struct hsize *hs)
 	hp_check(hs, &base, -n, -n, "host wrote every huge page");
 	guest_run(&g, OP_CHECK, s.nr, gpas, s.tag, NULL, "guest reads the shared file");
 
-	/* Unaligned ranges, all shared: refused, nothing changes. */
-	unaligned_conversions(&g, ranges, nr_ranges, KVM_MEMORY_ATTRIBUTE_PRIVATE);
-	samples_check(&s, g.mem, hs, "after the refused shared->private conversions");
+	/* Unaligned ranges of the shared file, to private and back. */
+	unaligned_conversions(&g, &s, &base, n, ranges, nr_ranges,
+			      KVM_MEMORY_ATTRIBUTE_PRIVATE, all_shared);
+	samples_check(&s, g.mem, hs, "after the unaligned shared->private conversions");
 	guest_run(&g, OP_CHECK, s.nr, gpas, s.tag, NULL,
-		  "guest reads the file after the refused conversions");
+		  "guest reads the file after the unaligned conversions");
 
 	/* Huge page 0 private: the host can't see it, the guest sees the data. */
 	gmem_set_private(g.fd, 0, hp);
@@ -1663,16 +1714,17 @@ static int test_conversion(const struct hsize *hs)
 		tags[i] = TAG(2, i);
 	guest_run(&g, OP_WRITE, per_hpage, gpas, NULL, tags, "guest writes private huge page 0");
 
-	/* Unaligned private->shared of the private page: refused, nothing changes. */
-	unaligned_conversions(&g, ranges, nr_ranges, 0);
+	/* Unaligned ranges to shared and back: the guest's data shows. */
+	memcpy(s.tag, tags, per_hpage * sizeof(u64));
+	unaligned_conversions(&g, &s, &base, n, ranges, nr_ranges, 0, page0_private);
 	for (i = 0; i < s.nr; i++) {
 		if (s.off[i] < hp)
-			check_private(g.mem + s.off[i], "after the refused conversions");
+			check_private(g.mem + s.off[i], "after the unaligned conversions");
 		else
-			check_page(g.mem + s.off[i], s.tag[i], "after the refused conversions");
+			check_page(g.mem + s.off[i], s.tag[i], "after the unaligned conversions");
 	}
 	guest_run(&g, OP_CHECK, per_hpage, gpas, tags, NULL,
-		  "guest reads private huge page 0 after the refused conversions");
+		  "guest reads private huge page 0 after the unaligned conversions");
 
 	/* Private -> shared -> private, the data stays. */
 	gmem_set_shared(g.fd, 0, hp);

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Helpers for tests of HugeTLB guest_memfd, see gmem_hugetlb_util.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gmem_hugetlb_util.h"
+#include "test_util.h"
+
+static long read_long(const char *path, bool must)
+{
+	long val;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f && !must)
+		return -1;
+	TEST_ASSERT(f, "Opening %s failed, errno %d (%s)", path, errno, strerror(errno));
+	TEST_ASSERT(fscanf(f, "%ld", &val) == 1, "Reading %s failed", path);
+	fclose(f);
+	return val;
+}
+
+static long hp_global(unsigned long size_kb, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/%s",
+		 size_kb, name);
+	return read_long(path, true);
+}
+
+static long hp_node(int node, unsigned long size_kb, const char *name)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path),
+		 "/sys/devices/system/node/node%d/hugepages/hugepages-%lukB/%s",
+		 node, size_kb, name);
+	return read_long(path, false);
+}
+
+void gmem_hp_read(unsigned long size_kb, struct gmem_hp_counts *c)
+{
+	int n;
+
+	memset(c, 0, sizeof(*c));
+	c->nr = hp_global(size_kb, "nr_hugepages");
+	c->free = hp_global(size_kb, "free_hugepages");
+	c->resv = hp_global(size_kb, "resv_hugepages");
+	c->surplus = hp_global(size_kb, "surplus_hugepages");
+	for (n = 0; n < GMEM_HP_MAX_NODES; n++) {
+		c->node_nr[n] = hp_node(n, size_kb, "nr_hugepages");
+		if (c->node_nr[n] < 0)
+			break;
+		c->node_free[n] = hp_node(n, size_kb, "free_hugepages");
+	}
+	c->nr_nodes = n;
+}
+
+bool gmem_hp_equal(const struct gmem_hp_counts *a, const struct gmem_hp_counts *b)
+{
+	int n;
+
+	if (a->nr != b->nr || a->free != b->free || a->resv != b->resv ||
+	    a->surplus != b->surplus || a->nr_nodes != b->nr_nodes)
+		return false;
+	for (n = 0; n < a->nr_nodes; n++)
+		if (a->node_nr[n] != b->node_nr[n] || a->node_free[n] != b->node_free[n])
+			return false;
+	return true;
+}
+
+void gmem_hp_check(unsigned long size_kb, const struct gmem_hp_counts *base,
+		   long dfree, long dresv, const char *what)
+{
+	struct gmem_hp_counts now;
+	long node_free = 0;
+	int n;
+
+	gmem_hp_read(size_kb, &now);
+	TEST_ASSERT(now.free == base->free + dfree && now.resv == base->resv + dresv &&
+		    now.surplus == base->surplus && now.nr == base->nr,
+		    "%s: %lukB pool has free %ld resv %ld surplus %ld nr %ld, expected free %ld resv %ld surplus %ld nr %ld",
+		    what, size_kb, now.free, now.resv, now.surplus, now.nr,
+		    base->free + dfree, base->resv + dresv, base->surplus, base->nr);
+	/* The nodes add up to the total, and their sizes do not move. */
+	for (n = 0; n < now.nr_nodes; n++) {
+		TEST_ASSERT(now.node_nr[n] == base->node_nr[n],
+			    "%s: node %d has %ld %lukB pages, had %ld",
+			    what, n, now.node_nr[n], size_kb, base->node_nr[n]);
+		node_free += now.node_free[n];
+	}
+	TEST_ASSERT(!now.nr_nodes || node_free == now.free,
+		    "%s: the nodes' free %lukB pages add up to %ld, the pool says %ld",
+		    what, size_kb, node_free, now.free);
+}
+
+void gmem_fdinfo_read(int fd, struct gmem_fdinfo *fi)
+{
+	char path[64], line[128], key[64];
+	unsigned int order;
+	bool seen = false;
+	long val;
+	FILE *f;
+
+	memset(fi, 0, sizeof(*fi));
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "Opening %s failed, errno %d (%s)", path, errno, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "folios_order_%u: %ld", &order, &val) == 2) {
+			/* The file's own huge page size comes first. */
+			if (!seen)
+				fi->folios_huge = val;
+			else if (order == 0)
+				fi->folios_4k = val;
+			else if (order == 9)
+				fi->folios_2m = val;
+			seen = true;
+		} else if (sscanf(line, "%63[^:]: %ld", key, &val) == 2) {
+			if (!strcmp(key, "split_blocks"))
+				fi->split_blocks = val;
+			else if (!strcmp(key, "vmemmap_restored_kB"))
+				fi->vmemmap_restored_kb = val;
+		}
+	}
+	fclose(f);
+	TEST_ASSERT(seen, "%s has no folios_order_* lines: not a HugeTLB guest_memfd?", path);
+}
+
+void gmem_fdinfo_check(int fd, long huge, long f2m, long f4k, long split,
+		       const char *what)
+{
+	struct gmem_fdinfo fi;
+
+	gmem_fdinfo_read(fd, &fi);
+	TEST_ASSERT(fi.folios_huge == huge && fi.folios_4k == f4k &&
+		    fi.split_blocks == split && (f2m < 0 || fi.folios_2m == f2m),
+		    "%s: fdinfo has %ld huge, %ld 2M, %ld 4K folios and %ld split blocks, expected %ld huge, %ld 2M, %ld 4K and %ld split",
+		    what, fi.folios_huge, fi.folios_2m, fi.folios_4k, fi.split_blocks,
+		    huge, f2m, f4k, split);
+}
