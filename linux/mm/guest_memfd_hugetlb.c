@@ -17,21 +17,25 @@
  *
  * Split and merge.  When a conversion leaves a 2M block with both shared and
  * private pages, its folio is split in place into order-0 folios ("pieces")
- * and merged back when the block is uniform again.  The huge page never
- * leaves the pool's accounting: it stays one in-use huge page of its hstate,
- * charged to its subpool and cgroups, which a struct gmem_hugetlb_block
- * remembers while the folio's own fields are gone.  Pieces are ordinary
- * page-cache folios but are never freed on their own: guest_memfd removes
- * them from the page cache only through gmem_hugetlb_punch(), which merges
- * the block first, or, while a piece is still referenced, takes the pieces
- * out of the page cache with their page-cache references kept and lets a
- * work item merge and free the huge page once the others are gone.  Pieces
- * do not count in NR_FILE_PAGES: their memory is accounted once, as HugeTLB.
+ * and merged back when the block is uniform again.  A 1G folio is first
+ * split into 512 2M hugetlb folios, and only the 2M blocks that need it go
+ * on to 4K; a 1G block whose 2M blocks are all whole again and uniform is
+ * merged back into the 1G folio.  The huge page never leaves the pool's
+ * accounting: it stays one in-use huge page of its hstate, charged to its
+ * subpool and cgroups, which a struct gmem_hugetlb_block remembers while the
+ * folio's own fields are gone.  Pieces are ordinary page-cache folios but
+ * are never freed on their own: guest_memfd removes them from the page cache
+ * only through gmem_hugetlb_punch(), which merges the huge page first, or,
+ * while a piece is still referenced, takes the pieces out of the page cache
+ * with their page-cache references kept and lets a work item merge and free
+ * the huge page once the others are gone.  Pieces do not count in
+ * NR_FILE_PAGES: their memory is accounted once, as HugeTLB.
  *
  * A block's states:
- *   whole	one hugetlb folio in the page cache; no gmem_hugetlb_block
- *   split	order-0 pieces in the page cache, gh->blocks[huge index] set,
- *		vmemmap restored (hugetlb_free_vmemmap=on)
+ *   whole	one folio in the page cache; no gmem_hugetlb_block
+ *   split	smaller folios in the page cache, a record in gh->pmd_blocks
+ *		(2M split to 4K) or gh->huge_blocks (1G split to 2M), vmemmap
+ *		restored as the pieces need it (hugetlb_free_vmemmap=on)
  *   retiring	pieces out of the page cache, waiting for references to drop,
  *		on no file; the huge page returns to the pool whole
  *
@@ -41,7 +45,7 @@
  * the mapping's invalidate_lock (shared), as in hugetlbfs; hugetlb_lock and the
  * subpool lock are taken inside it by mm/hugetlb.c.  Split, merge and punch
  * run under the mapping's invalidate_lock held exclusively, which also
- * guards gh->blocks for writers; they freeze folio references instead of
+ * guards gh->pmd_blocks and gh->huge_blocks for writers; they freeze folio references instead of
  * taking folio locks, take the page cache's xa_lock and hugetlb_lock as
  * leaves, and sleep (vmemmap restore and optimisation) only outside both.
  * Nothing here takes KVM's mmu_lock.
@@ -58,44 +62,73 @@
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
+#include "hugetlb_internal.h"
 #include "hugetlb_vmemmap.h"
+
+#define GMEM_PMD_NR	(1UL << PMD_ORDER)
 
 struct gmem_hugetlb {
 	struct gmem_alloc alloc;
 	struct hstate *h;
+	/* 2M hstate: a 1G folio splits into 2M hugetlb folios; or NULL. */
+	struct hstate *h_pmd;
 	struct hugepage_subpool *spool;
 	/* The cgroup charged for the file's reservation, NULL if none. */
 	struct hugetlb_cgroup *h_cg_rsvd;
 	unsigned long nr_pages;		/* base pages reserved */
-	/* Blocks split, and those of them whose vmemmap was restored. */
-	unsigned long nr_split;
-	unsigned long nr_vmemmap_restored;
-	/* Split blocks by huge index; see the comment at the top. */
-	struct xarray blocks;
+	/*
+	 * Split blocks: 2M blocks split to 4K by 2M index, 1G blocks split to
+	 * 2M by 1G index; see the comment at the top.  Their number (2M, 1G)
+	 * and the vmemmap the splits hold, for fdinfo.
+	 */
+	struct xarray pmd_blocks;
+	struct xarray huge_blocks;
+	unsigned long nr_split[2];
+	unsigned long vmemmap_kb;
 };
 
 /*
  * What a split huge page's folio held and will hold again when merged: the
- * pool accounting that free_huge_folio() gives back.
+ * pool accounting that free_huge_folio() gives back.  The 2M pieces of a
+ * split 1G block are hugetlb folios of the 2M hstate that no pool counts;
+ * their own records (when split to 4K) hold nothing but their flags.
  */
 struct gmem_hugetlb_block {
 	unsigned long pfn;
-	struct hstate *h;
+	pgoff_t index;
+	struct hstate *h;		/* of the folio before the split */
+	struct hstate *h_pieces;	/* of the pieces: 2M, or NULL for 4K */
+	unsigned int piece_order;
+	bool on_activelist;
+	bool vmemmap_optimize;		/* optimise the vmemmap again on merge */
+	unsigned long vmemmap_kb;	/* struct page memory the split holds */
 	struct hugepage_subpool *spool;
 	struct hugetlb_cgroup *h_cg;
 	struct hugetlb_cgroup *h_cg_rsvd;
 	unsigned long hpg_flags;	/* the folio's HPG_* bits */
 	unsigned long memcg_data;
-	bool vmemmap_restored;		/* this split restored the vmemmap */
+	struct list_head subs;		/* retiring 1G block: its split 2M blocks */
+	struct list_head sub_node;
 	struct delayed_work retire;
 };
 
-/* One block between ->split_prepare and ->split_commit or ->split_abort. */
-struct gmem_split {
+/* One folio between ->split_prepare and ->split_commit or ->split_abort. */
+struct gmem_split_block {
 	struct folio *folio;		/* frozen, vmemmap restored */
-	struct address_space *mapping;
+	pgoff_t base;
+	unsigned int order;
+	bool frozen_here;		/* holds a reference of ours, frozen */
 	struct gmem_hugetlb_block *blk;
-	struct xa_state xas;		/* holds the preallocated xarray nodes */
+	struct xa_state xas;		/* preallocated xarray nodes */
+	struct xa_state xas2;		/* 1G: the second level's nodes */
+};
+
+/* What one conversion splits: at most two ends, each in a 1G and a 2M. */
+struct gmem_split {
+	struct address_space *mapping;
+	int nr_huge, nr_pmd;
+	struct gmem_split_block huge[2];
+	struct gmem_split_block pmd[2];
 };
 
 /* Huge pages waiting in the retiring state, all files together. */
@@ -212,103 +245,247 @@ static bool gmem_hugetlb_freeze(struct folio *folio, int count)
 	return false;
 }
 
-static int gmem_hugetlb_split_prepare(struct gmem_alloc *a,
-				      struct address_space *mapping,
-				      pgoff_t index, struct gmem_split **spp)
+/* Split records of blocks of @order, keyed by index >> @order. */
+static struct xarray *gmem_hugetlb_split_xa(struct gmem_hugetlb *gh,
+					    unsigned int order)
 {
-	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
-	pgoff_t base = round_down(index, 1UL << a->order);
-	struct gmem_hugetlb_block *blk = NULL;
-	struct gmem_split *sp = NULL;
-	struct folio *folio;
-	int r = -ENOMEM;
+	return order == PMD_ORDER ? &gh->pmd_blocks : &gh->huge_blocks;
+}
 
-	*spp = NULL;
-	if (a->split_order == a->order)
-		return -EOPNOTSUPP;
+/* The vmemmap a split of @h's folio into pieces of @piece_order holds back. */
+static unsigned long gmem_hugetlb_vmemmap_kb(struct hstate *h,
+					     unsigned int piece_order)
+{
+	if (!piece_order)
+		return hugetlb_vmemmap_optimizable_size(h) >> 10;
+	/* Each 2M piece keeps its first vmemmap page, the 1G kept one. */
+	return ((pages_per_huge_page(h) >> piece_order) - 1) *
+	       (HUGETLB_VMEMMAP_RESERVE_SIZE >> 10);
+}
 
-	folio = filemap_get_folio(mapping, base);
-	if (IS_ERR(folio))
-		return 0;
-	/* A split block's pieces are not hugetlb; poisoned pages stay whole. */
-	if (!folio_test_hugetlb(folio) || folio_test_hwpoison(folio)) {
-		folio_put(folio);
-		return 0;
+/* A staged split of one huge page's folio into pieces of @piece_order. */
+static int gmem_hugetlb_stage_block(struct gmem_hugetlb *gh,
+				    struct address_space *mapping,
+				    struct gmem_split_block *sb,
+				    struct folio *folio, pgoff_t base,
+				    unsigned int order, bool frozen)
+{
+	unsigned int piece_order = order > PMD_ORDER ? PMD_ORDER : 0;
+	int i, r = -ENOMEM;
+
+	sb->blk = kzalloc_obj(*sb->blk);
+	if (!sb->blk)
+		return -ENOMEM;
+	sb->folio = folio;
+	sb->base = base;
+	sb->order = order;
+	if (xa_reserve(gmem_hugetlb_split_xa(gh, order), base >> order, GFP_KERNEL))
+		goto err_free;
+
+	/*
+	 * The page cache's nodes, now: 2M -> 4K is one level of the xarray;
+	 * 1G -> 2M is two, 1G -> 4096 pages, then 64 times 4096 -> 2M.
+	 */
+	if (piece_order) {
+		sb->xas = (struct xa_state)__XA_STATE(&mapping->i_pages, base, 12, 0);
+		xas_split_alloc(&sb->xas, folio, order, GFP_KERNEL);
+		sb->xas2 = (struct xa_state)__XA_STATE(&mapping->i_pages, base, 6, 7);
+		for (i = 0; i < 64 && !xas_error(&sb->xas2); i++)
+			xas_split_alloc(&sb->xas2, folio, 12, GFP_KERNEL);
+	} else {
+		sb->xas = (struct xa_state)__XA_STATE(&mapping->i_pages, base, 0, 0);
+		xas_split_alloc(&sb->xas, folio, order, GFP_KERNEL);
+		sb->xas2 = (struct xa_state)__XA_STATE(&mapping->i_pages, base, 0, 0);
 	}
+	if (xas_error(&sb->xas) || xas_error(&sb->xas2))
+		goto err_destroy;
+	if (frozen)
+		return 0;
 
-	sp = kzalloc_obj(*sp);
-	blk = kzalloc_obj(*blk);
-	if (!sp || !blk)
-		goto err_free;
-	if (xa_reserve(&gh->blocks, base >> a->order, GFP_KERNEL))
-		goto err_free;
+	sb->blk->vmemmap_optimize = folio_test_hugetlb_vmemmap_optimized(folio);
 
-	sp->xas = (struct xa_state)__XA_STATE(&mapping->i_pages, base, 0, 0);
-	xas_split_alloc(&sp->xas, folio, a->order, GFP_KERNEL);
-	if (xas_error(&sp->xas))
-		goto err_release;
-
-	/* The page cache's references and ours. */
+	/* The page cache's references and the caller's. */
 	r = -EAGAIN;
 	if (!gmem_hugetlb_freeze(folio, folio_nr_pages(folio) + 1))
 		goto err_destroy;
 
 	/* Pieces are written as ordinary struct pages: they need their own. */
-	blk->vmemmap_restored = folio_test_hugetlb_vmemmap_optimized(folio);
-	if (hugetlb_vmemmap_restore_folio(gh->h, folio)) {
+	if (hugetlb_vmemmap_restore_folio(folio_hstate(folio), folio)) {
 		folio_ref_unfreeze(folio, folio_nr_pages(folio) + 1);
 		r = -ENOMEM;
 		goto err_destroy;
 	}
-
-	sp->folio = folio;
-	sp->mapping = mapping;
-	sp->blk = blk;
-	*spp = sp;
+	sb->frozen_here = true;
 	return 0;
 
 err_destroy:
-	xas_destroy(&sp->xas);
-err_release:
-	xa_release(&gh->blocks, base >> a->order);
+	xas_destroy(&sb->xas);
+	xas_destroy(&sb->xas2);
+	xa_release(gmem_hugetlb_split_xa(gh, order), base >> order);
 err_free:
-	kfree(blk);
-	kfree(sp);
-	folio_put(folio);
+	kfree(sb->blk);
+	sb->blk = NULL;
 	return r;
+}
+
+static void gmem_hugetlb_unstage_block(struct gmem_hugetlb *gh,
+				       struct gmem_split_block *sb)
+{
+	struct folio *folio = sb->folio;
+
+	xa_release(gmem_hugetlb_split_xa(gh, sb->order), sb->base >> sb->order);
+	xas_destroy(&sb->xas);
+	xas_destroy(&sb->xas2);
+
+	if (sb->frozen_here) {
+		if (sb->blk->vmemmap_optimize)
+			hugetlb_vmemmap_optimize_folio(folio_hstate(folio), folio);
+		folio_ref_unfreeze(folio, folio_nr_pages(folio) + 1);
+		folio_put(folio);
+	}
+	kfree(sb->blk);
 }
 
 static void gmem_hugetlb_split_abort(struct gmem_alloc *a, struct gmem_split *sp)
 {
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
-	struct folio *folio = sp->folio;
+	int i;
 
-	if (sp->blk->vmemmap_restored)
-		hugetlb_vmemmap_optimize_folio(gh->h, folio);
-	xa_release(&gh->blocks, folio->index >> a->order);
-	folio_ref_unfreeze(folio, folio_nr_pages(folio) + 1);
-	folio_put(folio);
-	xas_destroy(&sp->xas);
-	kfree(sp->blk);
+	/* 2M blocks first: those inside a staged 1G split are its pieces. */
+	for (i = sp->nr_pmd - 1; i >= 0; i--)
+		gmem_hugetlb_unstage_block(gh, &sp->pmd[i]);
+	for (i = sp->nr_huge - 1; i >= 0; i--)
+		gmem_hugetlb_unstage_block(gh, &sp->huge[i]);
 	kfree(sp);
 }
 
-/* Page flags a piece takes from the huge folio, and gives back on merge. */
+static bool gmem_hugetlb_block_has(struct gmem_split_block *sb, pgoff_t index)
+{
+	return index - sb->base < (1UL << sb->order);
+}
+
+/* Stage what it takes for @index to sit in a folio of at most 2^@order. */
+static int gmem_hugetlb_stage(struct gmem_hugetlb *gh, struct gmem_split *sp,
+			      pgoff_t index, unsigned int order)
+{
+	struct address_space *mapping = sp->mapping;
+	struct gmem_split_block *sb;
+	struct folio *folio;
+	pgoff_t base;
+	int i, r;
+
+	for (i = 0; i < sp->nr_pmd; i++)
+		if (gmem_hugetlb_block_has(&sp->pmd[i], index))
+			return 0;
+
+	/* Inside a 1G folio staged already (frozen: no lookup). */
+	for (i = 0; i < sp->nr_huge; i++) {
+		if (!gmem_hugetlb_block_has(&sp->huge[i], index))
+			continue;
+		if (order >= PMD_ORDER)
+			return 0;
+		if (sp->nr_pmd == ARRAY_SIZE(sp->pmd))
+			return -EINVAL;
+		/* Not a folio yet: the 1G split makes it one, frozen. */
+		base = round_down(index, GMEM_PMD_NR);
+		folio = (struct folio *)folio_page(sp->huge[i].folio,
+						   base - sp->huge[i].base);
+		sb = &sp->pmd[sp->nr_pmd];
+		r = gmem_hugetlb_stage_block(gh, mapping, sb, folio, base,
+					     PMD_ORDER, true);
+		if (r)
+			return r;
+		sb->blk->vmemmap_optimize = sp->huge[i].blk->vmemmap_optimize;
+		sp->nr_pmd++;
+		return 0;
+	}
+
+	folio = filemap_get_folio(mapping, index);
+	if (IS_ERR(folio))
+		return 0;
+	/* Small enough, or poisoned: a poisoned huge page stays whole. */
+	if (folio_order(folio) <= order || !folio_test_hugetlb(folio) ||
+	    folio_test_hwpoison(folio)) {
+		folio_put(folio);
+		return 0;
+	}
+
+	if (sp->nr_huge == ARRAY_SIZE(sp->huge) ||
+	    sp->nr_pmd == ARRAY_SIZE(sp->pmd)) {
+		folio_put(folio);
+		return -EINVAL;
+	}
+	if (folio_order(folio) > PMD_ORDER) {
+		sb = &sp->huge[sp->nr_huge];
+		r = gmem_hugetlb_stage_block(gh, mapping, sb, folio, folio->index,
+					     folio_order(folio), false);
+		if (r) {
+			folio_put(folio);
+			return r;
+		}
+		sp->nr_huge++;
+		/* Then the 2M block, if 4K is needed. */
+		return order < PMD_ORDER ? gmem_hugetlb_stage(gh, sp, index, order) : 0;
+	}
+
+	sb = &sp->pmd[sp->nr_pmd];
+	r = gmem_hugetlb_stage_block(gh, mapping, sb, folio, folio->index,
+				     PMD_ORDER, false);
+	if (r) {
+		folio_put(folio);
+		return r;
+	}
+	sp->nr_pmd++;
+	return 0;
+}
+
+static int gmem_hugetlb_split_prepare(struct gmem_alloc *a,
+				      struct address_space *mapping,
+				      const struct gmem_split_point *pts, int n,
+				      struct gmem_split **spp, pgoff_t *err_index)
+{
+	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
+	struct gmem_split *sp;
+	int i, r;
+
+	*spp = NULL;
+	sp = kzalloc_obj(*sp);
+	if (!sp)
+		return -ENOMEM;
+	sp->mapping = mapping;
+
+	for (i = 0; i < n; i++) {
+		if (pts[i].order < a->split_order)
+			continue;
+		r = gmem_hugetlb_stage(gh, sp, pts[i].index, pts[i].order);
+		if (r) {
+			*err_index = pts[i].index;
+			gmem_hugetlb_split_abort(a, sp);
+			return r;
+		}
+	}
+	if (!sp->nr_huge && !sp->nr_pmd) {
+		kfree(sp);
+		return 0;
+	}
+	*spp = sp;
+	return 0;
+}
+
+/* Page flags a piece takes from the huge folio. */
 #define GMEM_HUGETLB_PIECE_FLAGS	(BIT(PG_uptodate) | BIT(PG_dirty))
 
 static void gmem_hugetlb_retire_work(struct work_struct *work);
 
-static void gmem_hugetlb_split_commit(struct gmem_alloc *a, struct gmem_split *sp)
+/* What free_huge_folio() needs from @folio, kept while it is split. */
+static void gmem_hugetlb_save(struct gmem_hugetlb_block *blk,
+			      struct folio *folio, struct hstate *h_pieces)
 {
-	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
-	struct gmem_hugetlb_block *blk = sp->blk;
-	struct folio *folio = sp->folio;
-	unsigned long nr = folio_nr_pages(folio);
-	pgoff_t base = folio->index;
-	unsigned long i;
-
 	blk->pfn = folio_pfn(folio);
-	blk->h = gh->h;
+	blk->index = folio->index;
+	blk->h = folio_hstate(folio);
+	blk->h_pieces = h_pieces;
+	blk->piece_order = h_pieces ? huge_page_order(h_pieces) : 0;
 	blk->spool = hugetlb_folio_subpool(folio);
 	blk->h_cg = hugetlb_cgroup_from_folio(folio);
 	blk->h_cg_rsvd = hugetlb_cgroup_from_folio_rsvd(folio);
@@ -316,104 +493,246 @@ static void gmem_hugetlb_split_commit(struct gmem_alloc *a, struct gmem_split *s
 #ifdef CONFIG_MEMCG
 	blk->memcg_data = folio->memcg_data;
 #endif
+	INIT_LIST_HEAD(&blk->subs);
 	INIT_DELAYED_WORK(&blk->retire, gmem_hugetlb_retire_work);
 
 	/* PFN walkers check the type under hugetlb_lock; the list is its own. */
 	spin_lock_irq(&hugetlb_lock);
+	blk->on_activelist = !list_empty(&folio->lru);
 	list_del_init(&folio->lru);
 	__folio_clear_hugetlb(folio);
 	spin_unlock_irq(&hugetlb_lock);
+}
+
+/*
+ * Make every struct page of @folio after the first a clean page: no order,
+ * no folio metadata (page[1..3] hold it), no private data.
+ */
+static void gmem_hugetlb_clean_tails(struct folio *folio, unsigned long nr,
+				     unsigned long flags)
+{
+	unsigned long i;
 
 	for (i = 1; i < nr; i++) {
 		struct page *page = folio_page(folio, i);
-		/* Careful: not a folio of its own until its compound head is gone. */
-		struct folio *piece = (struct folio *)page;
 
-		/* Drops the order, PG_head's siblings and page[1..3] metadata. */
 		page->flags.f &= ~PAGE_FLAGS_CHECK_AT_PREP;
-		page->flags.f |= folio->flags.f & GMEM_HUGETLB_PIECE_FLAGS;
-		piece->mapping = sp->mapping;
-		piece->index = base + i;
+		page->flags.f |= flags;
+		((struct folio *)page)->index = 0;
 		set_page_private(page, 0);
-		atomic_set(&page->_mapcount, -1);
 #ifdef CONFIG_MEMCG
 		page->memcg_data = 0;
 #endif
-		/* As in THP split: flags before the page stops being a tail. */
-		smp_wmb();
-		clear_compound_head(page);
-		page->lru.prev = NULL;
+		if (!(i % 4096))
+			cond_resched();
 	}
 	folio->private = NULL;
 #ifdef CONFIG_MEMCG
 	folio->memcg_data = 0;
 #endif
+}
+
+static bool gmem_hugetlb_staged_piece(struct gmem_split *sp, struct folio *f)
+{
+	int i;
+
+	for (i = 0; i < sp->nr_pmd; i++)
+		if (sp->pmd[i].folio == f)
+			return true;
+	return false;
+}
+
+/* 1G -> 512 x 2M hugetlb folios that no pool counts: the 1G is. */
+static void gmem_hugetlb_commit_huge(struct gmem_hugetlb *gh,
+				     struct gmem_split *sp,
+				     struct gmem_split_block *sb)
+{
+	struct folio *folio = sb->folio;
+	unsigned long nr = folio_nr_pages(folio), keep, k;
+	struct gmem_hugetlb_block *blk = sb->blk;
+	pgoff_t base = folio->index;
+	XA_STATE(xas, &sp->mapping->i_pages, base);
+	LIST_HEAD(optimize);
+
+	keep = folio->flags.f & GMEM_HUGETLB_PIECE_FLAGS;
+	gmem_hugetlb_save(blk, folio, gh->h_pmd);
+	gmem_hugetlb_clean_tails(folio, nr, 0);
+
+	for (k = 0; k < nr; k += GMEM_PMD_NR) {
+		struct page *head = folio_page(folio, k);
+		struct folio *piece = (struct folio *)head;
+
+		if (k) {
+			head->flags.f |= keep;
+			clear_compound_head(head);
+		}
+		prep_compound_page(head, PMD_ORDER);
+		piece->mapping = sp->mapping;
+		piece->index = base + k;
+	}
+	spin_lock_irq(&hugetlb_lock);
+	for (k = 0; k < nr; k += GMEM_PMD_NR)
+		init_new_hugetlb_folio((struct folio *)folio_page(folio, k));
+	spin_unlock_irq(&hugetlb_lock);
+
+	xas_lock_irq(&xas);
+	xas_split(&sb->xas, folio, sb->order);
+	for (k = 0; k < nr; k += 1UL << 12) {
+		xas_set(&sb->xas2, base + k);
+		xas_split(&sb->xas2, folio, 12);
+	}
+	for (k = 0; k < nr; k += GMEM_PMD_NR) {
+		xas_set_order(&xas, base + k, PMD_ORDER);
+		xas_store(&xas, folio_page(folio, k));
+	}
+	xas_unlock_irq(&xas);
+	xas_destroy(&sb->xas);
+	xas_destroy(&sb->xas2);
+
+	/* Give back what the 2M pieces do not need, unless split further. */
+	for (k = 0; k < nr; k += GMEM_PMD_NR) {
+		struct folio *piece = (struct folio *)folio_page(folio, k);
+
+		if (!gmem_hugetlb_staged_piece(sp, piece))
+			list_add_tail(&piece->lru, &optimize);
+	}
+	if (blk->vmemmap_optimize)
+		hugetlb_vmemmap_optimize_folios(gh->h_pmd, &optimize);
+	while (!list_empty(&optimize)) {
+		struct folio *piece = list_first_entry(&optimize, struct folio, lru);
+
+		list_del_init(&piece->lru);
+		folio_ref_unfreeze(piece, GMEM_PMD_NR);
+	}
+
+	blk->vmemmap_kb = blk->vmemmap_optimize ?
+			  gmem_hugetlb_vmemmap_kb(blk->h, PMD_ORDER) : 0;
+	xa_store(&gh->huge_blocks, base >> sb->order, blk, GFP_KERNEL);
+	gh->nr_split[1]++;
+	gh->vmemmap_kb += blk->vmemmap_kb;
+}
+
+/* 2M -> 512 x 4K: ordinary order-0 page-cache folios. */
+static void gmem_hugetlb_commit_pmd(struct gmem_hugetlb *gh,
+				    struct gmem_split *sp,
+				    struct gmem_split_block *sb)
+{
+	struct folio *folio = sb->folio;
+	unsigned long nr = folio_nr_pages(folio), i;
+	struct gmem_hugetlb_block *blk = sb->blk;
+	pgoff_t base = folio->index;
+
+	gmem_hugetlb_save(blk, folio, NULL);
+	gmem_hugetlb_clean_tails(folio, nr, folio->flags.f & GMEM_HUGETLB_PIECE_FLAGS);
+	for (i = 1; i < nr; i++) {
+		struct folio *piece = (struct folio *)folio_page(folio, i);
+
+		piece->mapping = sp->mapping;
+		piece->index = base + i;
+		atomic_set(&piece->_mapcount, -1);
+		/* As in THP split: flags before the page stops being a tail. */
+		smp_wmb();
+		clear_compound_head(&piece->page);
+		piece->lru.prev = NULL;
+	}
 	ClearPageCompound(&folio->page);
 
 	/*
 	 * Lookups that still find the old entry fail to get a reference (the
 	 * pieces are frozen) and retry until they find their piece.
 	 */
-	xas_lock_irq(&sp->xas);
-	xas_split(&sp->xas, folio, a->order);
+	xas_lock_irq(&sb->xas);
+	xas_split(&sb->xas, folio, PMD_ORDER);
 	for (i = 0; i < nr; i++) {
-		xas_set(&sp->xas, base + i);
-		xas_store(&sp->xas, folio_page(folio, i));
+		xas_set(&sb->xas, base + i);
+		xas_store(&sb->xas, folio_page(folio, i));
 	}
-	xas_unlock_irq(&sp->xas);
-	xas_destroy(&sp->xas);
+	xas_unlock_irq(&sb->xas);
+	xas_destroy(&sb->xas);
 
 	for (i = nr - 1; i > 0; i--)
-		folio_ref_unfreeze(page_folio(folio_page(folio, i)), 1);
+		folio_ref_unfreeze((struct folio *)folio_page(folio, i), 1);
 	folio_ref_unfreeze(folio, 1);
 
-	/* The slot was reserved by ->split_prepare: this cannot fail. */
-	xa_store(&gh->blocks, base >> a->order, blk, GFP_KERNEL);
-	gh->nr_split++;
-	if (blk->vmemmap_restored)
-		gh->nr_vmemmap_restored++;
+	blk->vmemmap_kb = blk->vmemmap_optimize ? gmem_hugetlb_vmemmap_kb(blk->h, 0) : 0;
+	xa_store(&gh->pmd_blocks, base >> PMD_ORDER, blk, GFP_KERNEL);
+	gh->nr_split[0]++;
+	gh->vmemmap_kb += blk->vmemmap_kb;
+}
+
+static void gmem_hugetlb_split_commit(struct gmem_alloc *a, struct gmem_split *sp)
+{
+	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
+	int i;
+
+	/* The lookup references the folios were frozen with are gone now. */
+	for (i = 0; i < sp->nr_huge; i++)
+		gmem_hugetlb_commit_huge(gh, sp, &sp->huge[i]);
+	for (i = 0; i < sp->nr_pmd; i++)
+		gmem_hugetlb_commit_pmd(gh, sp, &sp->pmd[i]);
 	kfree(sp);
 }
 
+/* A raw page of @blk, or a 2M piece of it, is poisoned. */
 static bool gmem_hugetlb_block_poisoned(struct gmem_hugetlb_block *blk)
 {
-	unsigned long i;
+	unsigned long i, nr = pages_per_huge_page(blk->h);
 
-	for (i = 0; i < pages_per_huge_page(blk->h); i++)
+	for (i = 0; i < nr; i++) {
 		if (PageHWPoison(pfn_to_page(blk->pfn + i)))
 			return true;
+		if (blk->piece_order && !(i % GMEM_PMD_NR) &&
+		    folio_test_hwpoison(pfn_folio(blk->pfn + i)))
+			return true;
+	}
 	return false;
 }
 
 /*
- * Make @blk's pieces its hugetlb folio again and return it frozen, or NULL
- * (nothing changed) if a piece holds more than its one reference (the page
- * cache's, or the retiring state's) or is poisoned.
+ * Make @blk's pieces its folio again and return it frozen, or NULL (nothing
+ * changed) if a piece is split itself, holds other references than
+ * @piece_refs (the page cache's, or the retiring state's), is poisoned, or
+ * (2M pieces) its vmemmap cannot be restored.
  */
-static struct folio *gmem_hugetlb_rebuild(struct gmem_hugetlb_block *blk)
+static struct folio *gmem_hugetlb_rebuild(struct gmem_hugetlb_block *blk,
+					  int piece_refs)
 {
 	unsigned long nr = pages_per_huge_page(blk->h);
+	unsigned long step = 1UL << blk->piece_order;
 	struct folio *folio = pfn_folio(blk->pfn);
-	unsigned long i;
+	unsigned long i, j;
 
-	for (i = 0; i < nr; i++)
-		if (!folio_ref_freeze(pfn_folio(blk->pfn + i), 1))
+	for (i = 0; i < nr; i += step) {
+		struct folio *piece = pfn_folio(blk->pfn + i);
+
+		if (folio_order(piece) != blk->piece_order ||
+		    !folio_ref_freeze(piece, piece_refs))
 			goto undo;
+	}
 	/* Never merge a poisoned piece: its raw page must stay marked. */
 	if (gmem_hugetlb_block_poisoned(blk))
 		goto undo;
+	for (j = 0; blk->piece_order && j < nr; j += step) {
+		struct folio *piece = pfn_folio(blk->pfn + j);
 
-	for (i = 1; i < nr; i++) {
-		struct page *page = folio_page(folio, i);
-
-		page->flags.f &= ~PAGE_FLAGS_CHECK_AT_PREP;
-		page->mapping = NULL;
-		((struct folio *)page)->index = 0;
-		set_page_private(page, 0);
-#ifdef CONFIG_MEMCG
-		page->memcg_data = 0;
-#endif
+		if (hugetlb_vmemmap_restore_folio(blk->h_pieces, piece)) {
+			while (j) {
+				j -= step;
+				if (blk->vmemmap_optimize)
+					hugetlb_vmemmap_optimize_folio(blk->h_pieces,
+						pfn_folio(blk->pfn + j));
+			}
+			goto undo;
+		}
 	}
+
+	if (blk->piece_order) {
+		spin_lock_irq(&hugetlb_lock);
+		for (j = 0; j < nr; j += step)
+			__folio_clear_hugetlb(pfn_folio(blk->pfn + j));
+		spin_unlock_irq(&hugetlb_lock);
+	}
+	gmem_hugetlb_clean_tails(folio, nr, 0);
 	prep_compound_page(&folio->page, huge_page_order(blk->h));
 
 	spin_lock_irq(&hugetlb_lock);
@@ -425,47 +744,70 @@ static struct folio *gmem_hugetlb_rebuild(struct gmem_hugetlb_block *blk)
 #ifdef CONFIG_MEMCG
 	folio->memcg_data = blk->memcg_data;
 #endif
-	list_add(&folio->lru, &blk->h->hugepage_activelist);
+	if (blk->on_activelist)
+		list_add(&folio->lru, &blk->h->hugepage_activelist);
 	spin_unlock_irq(&hugetlb_lock);
 
 	/* Best effort, as at allocation: a failure only costs memory. */
-	if (blk->vmemmap_restored)
+	if (blk->vmemmap_optimize)
 		hugetlb_vmemmap_optimize_folio(blk->h, folio);
 	return folio;
 
 undo:
-	while (i--)
-		folio_ref_unfreeze(pfn_folio(blk->pfn + i), 1);
+	while (i) {
+		i -= step;
+		folio_ref_unfreeze(pfn_folio(blk->pfn + i), piece_refs);
+	}
 	return NULL;
 }
 
+static void gmem_hugetlb_forget(struct gmem_hugetlb *gh,
+				struct gmem_hugetlb_block *blk)
+{
+	unsigned int order = huge_page_order(blk->h);
+
+	xa_erase(gmem_hugetlb_split_xa(gh, order), blk->index >> order);
+	gh->nr_split[blk->piece_order ? 1 : 0]--;
+	gh->vmemmap_kb -= blk->vmemmap_kb;
+}
+
 static bool gmem_hugetlb_merge(struct gmem_alloc *a,
-			       struct address_space *mapping, pgoff_t index)
+			       struct address_space *mapping, pgoff_t index,
+			       unsigned int order)
 {
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
-	pgoff_t base = round_down(index, 1UL << a->order);
+	pgoff_t base = round_down(index, 1UL << order);
 	XA_STATE(xas, &mapping->i_pages, base);
-	struct gmem_hugetlb_block *blk;
+	struct gmem_hugetlb_block *blk, *sub;
+	unsigned long sindex = base >> PMD_ORDER;
 	struct folio *folio;
 
-	blk = xa_load(&gh->blocks, base >> a->order);
+	blk = xa_load(gmem_hugetlb_split_xa(gh, order), base >> order);
 	if (!blk)
 		return false;
-	folio = gmem_hugetlb_rebuild(blk);
+
+	/* A 1G block's 2M pieces must all be whole first. */
+	if (blk->piece_order) {
+		xa_for_each_range(&gh->pmd_blocks, sindex, sub, base >> PMD_ORDER,
+				  (base >> PMD_ORDER) + (1UL << (order - PMD_ORDER)) - 1)
+			if (!gmem_hugetlb_merge(a, mapping, sindex << PMD_ORDER,
+						PMD_ORDER))
+				return false;
+	}
+
+	/* The head piece keeps its mapping and index: the folio's own. */
+	folio = gmem_hugetlb_rebuild(blk, 1 << blk->piece_order);
 	if (!folio)
 		return false;
 
 	/* Replaces the pieces' entries; freeing their nodes needs no memory. */
-	xas_set_order(&xas, base, a->order);
+	xas_set_order(&xas, base, order);
 	xas_lock_irq(&xas);
 	xas_store(&xas, folio);
 	xas_unlock_irq(&xas);
 	folio_ref_unfreeze(folio, folio_nr_pages(folio));
 
-	xa_erase(&gh->blocks, base >> a->order);
-	gh->nr_split--;
-	if (blk->vmemmap_restored)
-		gh->nr_vmemmap_restored--;
+	gmem_hugetlb_forget(gh, blk);
 	kfree(blk);
 	return true;
 }
@@ -475,22 +817,37 @@ static void gmem_hugetlb_retire_work(struct work_struct *work)
 	struct gmem_hugetlb_block *blk =
 		container_of(to_delayed_work(work), struct gmem_hugetlb_block,
 			     retire);
+	struct gmem_hugetlb_block *sub, *tmp;
 	struct folio *folio;
 
-	folio = gmem_hugetlb_rebuild(blk);
-	if (!folio) {
-		if (!gmem_hugetlb_block_poisoned(blk)) {
-			schedule_delayed_work(&blk->retire, msecs_to_jiffies(10));
-			return;
-		}
-		/* Like hugetlbfs with unknown raw errors: keep it out of the pool. */
-		pr_warn_ratelimited("guest_memfd: huge page at pfn %#lx has a poisoned piece, not returned to the pool\n",
-				    blk->pfn);
-	} else {
-		folio->mapping = NULL;
-		folio_ref_unfreeze(folio, 1);
-		folio_put(folio);
+	/* A 1G block's split 2M pieces, then the 1G: as in merge. */
+	list_for_each_entry_safe(sub, tmp, &blk->subs, sub_node) {
+		folio = gmem_hugetlb_rebuild(sub, 1);
+		if (!folio)
+			goto later;
+		folio_ref_unfreeze(folio, folio_nr_pages(folio));
+		list_del(&sub->sub_node);
+		kfree(sub);
 	}
+	folio = gmem_hugetlb_rebuild(blk, 1 << blk->piece_order);
+	if (!folio)
+		goto later;
+	folio->mapping = NULL;
+	folio_ref_unfreeze(folio, 1);
+	folio_put(folio);
+	goto done;
+
+later:
+	if (!gmem_hugetlb_block_poisoned(blk)) {
+		schedule_delayed_work(&blk->retire, msecs_to_jiffies(10));
+		return;
+	}
+	/* Like hugetlbfs with unknown raw errors: keep it out of the pool. */
+	pr_warn_ratelimited("guest_memfd: huge page at pfn %#lx has a poisoned piece, not returned to the pool\n",
+			    blk->pfn);
+	list_for_each_entry_safe(sub, tmp, &blk->subs, sub_node)
+		kfree(sub);
+done:
 	kfree(blk);
 	if (atomic_dec_and_test(&gmem_hugetlb_retiring))
 		wake_up_var(&gmem_hugetlb_retiring);
@@ -506,42 +863,56 @@ static void gmem_hugetlb_retire(struct gmem_hugetlb *gh,
 				struct address_space *mapping, pgoff_t base)
 {
 	unsigned int order = gh->alloc.order;
+	unsigned long nr = 1UL << order, sindex = base >> PMD_ORDER;
 	XA_STATE(xas, &mapping->i_pages, base);
-	struct gmem_hugetlb_block *blk;
-	unsigned long i, nr;
+	struct gmem_hugetlb_block *blk, *sub;
+	struct folio *folio;
 
-	blk = xa_erase(&gh->blocks, base >> order);
-	nr = pages_per_huge_page(blk->h);
-	gh->nr_split--;
-	if (blk->vmemmap_restored)
-		gh->nr_vmemmap_restored--;
+	blk = xa_load(gmem_hugetlb_split_xa(gh, order), base >> order);
+	gmem_hugetlb_forget(gh, blk);
+	if (blk->piece_order) {
+		xa_for_each_range(&gh->pmd_blocks, sindex, sub, base >> PMD_ORDER,
+				  (base + nr - 1) >> PMD_ORDER) {
+			gmem_hugetlb_forget(gh, sub);
+			list_add_tail(&sub->sub_node, &blk->subs);
+		}
+	}
 
-	for (i = 0; i < nr; i++)
-		folio_lock(pfn_folio(blk->pfn + i));
-	xas_set_order(&xas, base, order);
 	xas_lock_irq(&xas);
+	xas_for_each(&xas, folio, base + nr - 1) {
+		xas_pause(&xas);
+		xas_unlock_irq(&xas);
+		folio_lock(folio);
+		xas_lock_irq(&xas);
+	}
+	xas_set(&xas, base);
+	xas_set_order(&xas, base, order);
 	xas_store(&xas, NULL);
 	mapping->nrpages -= nr;
 	xas_unlock_irq(&xas);
-	for (i = 0; i < nr; i++) {
-		struct folio *piece = pfn_folio(blk->pfn + i);
 
-		piece->mapping = NULL;
-		folio_unlock(piece);
+	for (sindex = 0; sindex < nr; sindex += folio_nr_pages(folio)) {
+		folio = pfn_folio(blk->pfn + sindex);
+		folio->mapping = NULL;
+		folio_unlock(folio);
 	}
 
 	atomic_inc(&gmem_hugetlb_retiring);
 	schedule_delayed_work(&blk->retire, 1);
 }
 
-static pgoff_t gmem_hugetlb_next_split(struct gmem_alloc *a, pgoff_t index)
+static pgoff_t gmem_hugetlb_next_split(struct gmem_alloc *a, pgoff_t index,
+				       unsigned int order)
 {
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
-	unsigned long hindex = index >> a->order;
+	unsigned long bindex = index >> order;
 
-	if (!xa_find(&gh->blocks, &hindex, ULONG_MAX, XA_PRESENT))
+	if (order != PMD_ORDER && order != a->order)
 		return ULONG_MAX;
-	return hindex << a->order;
+	if (!xa_find(gmem_hugetlb_split_xa(gh, order), &bindex, ULONG_MAX,
+		     XA_PRESENT))
+		return ULONG_MAX;
+	return bindex << order;
 }
 
 static void gmem_hugetlb_punch(struct gmem_alloc *a,
@@ -551,20 +922,18 @@ static void gmem_hugetlb_punch(struct gmem_alloc *a,
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
 	pgoff_t index = start >> PAGE_SHIFT;
 	pgoff_t last = (end - 1) >> PAGE_SHIFT;
+	pgoff_t size = 1UL << a->order, b;
 	struct folio_batch fbatch;
-	pgoff_t b;
 	int i;
 
-	/* Split blocks leave whole: merged now, or retired if still in use. */
-	for (b = gmem_hugetlb_next_split(a, index); b <= last;
-	     b = gmem_hugetlb_next_split(a, b + (1UL << a->order))) {
-		loff_t bstart = (loff_t)b << PAGE_SHIFT;
-
-		if (start <= bstart &&
-		    bstart + (PAGE_SIZE << a->order) <= end &&
-		    !gmem_hugetlb_merge(a, mapping, b))
+	/* Split huge pages leave whole: merged now, or retired if in use. */
+	for (b = gmem_hugetlb_next_split(a, index, a->order); b <= last;
+	     b = gmem_hugetlb_next_split(a, b + size, a->order)) {
+		if (start <= (loff_t)b << PAGE_SHIFT &&
+		    (loff_t)(b + size) << PAGE_SHIFT <= end &&
+		    !gmem_hugetlb_merge(a, mapping, b, a->order))
 			gmem_hugetlb_retire(gh, mapping, b);
-		if (b + (1UL << a->order) < b)
+		if (b + size < b)
 			break;
 	}
 
@@ -580,9 +949,9 @@ static void gmem_hugetlb_punch(struct gmem_alloc *a,
 				folio_unlock(folio);
 				continue;
 			}
-			/* A piece of a partly punched block stays, zeroed. */
+			/* Pieces of a partly punched huge page stay, zeroed. */
 			if (start <= fstart && fend <= end &&
-			    folio_test_hugetlb(folio))
+			    folio_order(folio) == a->order)
 				filemap_remove_folio(folio);
 			else
 				folio_zero_range(folio, max(start, fstart) - fstart,
@@ -625,10 +994,10 @@ static void gmem_hugetlb_show_fdinfo(struct gmem_alloc *a,
 	if (a->order > PMD_ORDER)
 		seq_printf(m, "folios_order_%u:\t%lu\n", PMD_ORDER, nr[1]);
 	seq_printf(m, "folios_order_0:\t%lu\n", nr[2]);
-	seq_printf(m, "split_blocks:\t%lu\n", gh->nr_split);
-	seq_printf(m, "vmemmap_restored_kB:\t%lu\n",
-		   gh->nr_vmemmap_restored *
-		   (hugetlb_vmemmap_optimizable_size(gh->h) >> 10));
+	seq_printf(m, "split_blocks:\t%lu\n", gh->nr_split[0] + gh->nr_split[1]);
+	if (a->order > PMD_ORDER)
+		seq_printf(m, "split_blocks_1g:\t%lu\n", gh->nr_split[1]);
+	seq_printf(m, "vmemmap_restored_kB:\t%lu\n", gh->vmemmap_kb);
 }
 
 static void gmem_hugetlb_destroy(struct gmem_alloc *a)
@@ -639,7 +1008,8 @@ static void gmem_hugetlb_destroy(struct gmem_alloc *a)
 					    gh->h_cg_rsvd);
 	/* Gives the minimum back now, or when the last folio is freed. */
 	hugepage_put_subpool(gh->spool);
-	xa_destroy(&gh->blocks);
+	xa_destroy(&gh->pmd_blocks);
+	xa_destroy(&gh->huge_blocks);
 	kfree(gh);
 }
 
@@ -700,9 +1070,11 @@ struct gmem_alloc *gmem_hugetlb_create(loff_t size, unsigned int size_log)
 	gh->nr_pages = nr * pages_per_huge_page(h);
 	gh->alloc.ops = &gmem_hugetlb_ops;
 	gh->alloc.order = huge_page_order(h);
-	/* 2M blocks split to 4K; 1G folios are not split yet. */
-	gh->alloc.split_order = gh->alloc.order == PMD_ORDER ? 0 : gh->alloc.order;
-	xa_init(&gh->blocks);
+	/* 1G folios split through 2M ones, which need the 2M hstate. */
+	gh->h_pmd = size_to_hstate(PMD_SIZE);
+	gh->alloc.split_order = gh->h_pmd ? 0 : gh->alloc.order;
+	xa_init(&gh->pmd_blocks);
+	xa_init(&gh->huge_blocks);
 
 	if (hugetlb_cgroup_charge_cgroup_rsvd(hstate_index(h), gh->nr_pages,
 					      &gh->h_cg_rsvd))

@@ -23,6 +23,15 @@ struct gmem_alloc;
 struct gmem_split;
 struct seq_file;
 
+/* At most this many points per ->split_prepare: the two ends of a range. */
+#define GMEM_SPLIT_MAX_POINTS	2
+
+/* @index must sit in a folio of at most 2^@order pages. */
+struct gmem_split_point {
+	pgoff_t index;
+	unsigned int order;
+};
+
 struct gmem_alloc_ops {
 	/*
 	 * Return the folio holding @index locked and with a reference,
@@ -41,26 +50,30 @@ struct gmem_alloc_ops {
 	void (*punch)(struct gmem_alloc *a, struct address_space *mapping,
 		      loff_t start, loff_t end);
 	/*
-	 * Splitting and merging the folios of one huge block (gmem_alloc.order
-	 * pages at a naturally aligned @index).  A split is staged so that a
-	 * caller can do everything that may fail before its point of no return:
-	 * ->split_prepare may fail (-EAGAIN: the folio stayed referenced,
-	 * -ENOMEM) and then changes nothing; after it succeeds the caller zaps
-	 * every mapping larger than PAGE_SIZE of the block and calls
-	 * ->split_commit, which cannot fail, or ->split_abort.  *@sp is left
-	 * NULL when there is nothing to split (no folio, already split, or a
-	 * poisoned folio, which stays whole).  ->merge is best effort: it
-	 * returns true if the block at @index is one folio again.  The caller
-	 * holds the mapping's invalidate_lock exclusively for all four.
+	 * Splitting and merging folios in place.  A split is staged so that a
+	 * caller can do everything that may fail before its point of no
+	 * return: ->split_prepare stages what it takes for each point's index
+	 * to sit in a folio of at most 2^order pages, and may fail (-EAGAIN: a
+	 * folio stayed referenced, -ENOMEM; *@err_index: the point's index)
+	 * without changing anything.  After
+	 * it succeeds the caller zaps every KVM mapping larger than the
+	 * points' future folios and calls ->split_commit, which cannot fail,
+	 * or ->split_abort.  *@sp is left NULL when nothing needs splitting
+	 * (not allocated, small enough, or a poisoned folio, which stays
+	 * whole).  ->merge is best effort: it returns true if the block of
+	 * 2^@order pages at @index is one folio again.  The caller holds the
+	 * mapping's invalidate_lock exclusively for all four.
 	 */
 	int (*split_prepare)(struct gmem_alloc *a, struct address_space *mapping,
-			     pgoff_t index, struct gmem_split **sp);
+			     const struct gmem_split_point *pts, int n,
+			     struct gmem_split **sp, pgoff_t *err_index);
 	void (*split_commit)(struct gmem_alloc *a, struct gmem_split *sp);
 	void (*split_abort)(struct gmem_alloc *a, struct gmem_split *sp);
 	bool (*merge)(struct gmem_alloc *a, struct address_space *mapping,
-		      pgoff_t index);
-	/* First split block at or after @index, or ULONG_MAX; any locking. */
-	pgoff_t (*next_split)(struct gmem_alloc *a, pgoff_t index);
+		      pgoff_t index, unsigned int order);
+	/* First split block of 2^@order at or after @index, or ULONG_MAX. */
+	pgoff_t (*next_split)(struct gmem_alloc *a, pgoff_t index,
+			      unsigned int order);
 	/* Folios by order and split state, for the file's fdinfo. */
 	void (*show_fdinfo)(struct gmem_alloc *a, struct address_space *mapping,
 			    struct seq_file *m);
@@ -73,9 +86,10 @@ struct gmem_alloc_ops {
  * @ops: the allocator's operations
  * @order: order of the folios it puts into the file; ranges that KVM may
  *	   map huge are aligned to it
- * @split_order: the order a block is split to when a conversion needs part
- *		 of it; conversions must be aligned to it.  Equal to @order
- *		 for allocators that cannot split.
+ * @split_order: the smallest folios a conversion may split down to;
+ *		 conversions must be aligned to it.  Equal to @order for
+ *		 allocators that cannot split.  Files above PMD_ORDER split
+ *		 through PMD_ORDER folios.
  */
 struct gmem_alloc {
 	const struct gmem_alloc_ops *ops;

@@ -341,58 +341,89 @@ static bool kvm_gmem_block_mixed_after(struct inode *inode, pgoff_t bstart,
 		!kvm_gmem_range_has_attrs(inode, end, bend, ~0ul, attrs));
 }
 
-/*
- * Stage the split of each huge block that the conversion leaves mixed.
- * Everything that can fail happens here, before any KVM mapping is zapped;
- * on failure nothing is left staged and *@err_index names the block.
- */
-static int kvm_gmem_prepare_splits(struct inode *inode, pgoff_t start,
-				   pgoff_t end, unsigned long attrs,
-				   struct gmem_split *sp[2], pgoff_t *err_index)
+/* The block orders a conversion splits and merges at, smallest first. */
+static int kvm_gmem_split_levels(struct gmem_alloc *a, unsigned int levels[2])
 {
-	struct gmem_alloc *a = GMEM_I(inode)->alloc;
-	pgoff_t blocks[2];
-	int i, n, r;
+	int n = 0;
 
 	if (a->split_order == a->order)
 		return 0;
+	if (a->order > PMD_ORDER)
+		levels[n++] = PMD_ORDER;
+	levels[n++] = a->order;
+	return n;
+}
 
-	n = kvm_gmem_partial_blocks(start, end, a->order, blocks);
-	for (i = 0; i < n; i++) {
-		if (!kvm_gmem_block_mixed_after(inode, blocks[i], a->order,
-						start, end, attrs))
-			continue;
-		r = a->ops->split_prepare(a, inode->i_mapping, blocks[i], &sp[i]);
-		if (r) {
-			*err_index = max(blocks[i], start);
-			while (i--)
-				if (sp[i])
-					a->ops->split_abort(a, sp[i]);
-			return r;
+/*
+ * Stage the splits the conversion needs: each end of the range whose
+ * smallest enclosing block would be left mixed must sit in folios one level
+ * below it.  Everything that can fail happens here, before any KVM mapping
+ * is zapped; on failure nothing is staged and *@err_index is set.
+ */
+static int kvm_gmem_split_points(struct inode *inode, const unsigned int *levels,
+				 int nl, unsigned int split_order, pgoff_t start,
+				 pgoff_t end, unsigned long attrs,
+				 struct gmem_split_point pts[GMEM_SPLIT_MAX_POINTS])
+{
+	pgoff_t ends[2] = { start, end - 1 }, b;
+	int i, e, n = 0;
+
+	for (e = 0; e < 2; e++) {
+		for (i = 0; i < nl; i++) {
+			b = round_down(ends[e], 1UL << levels[i]);
+			if (!kvm_gmem_block_mixed_after(inode, b, levels[i], start,
+							end, attrs))
+				continue;
+			pts[n].index = ends[e];
+			pts[n].order = i ? levels[i - 1] : split_order;
+			n++;
+			break;
 		}
 	}
-	return 0;
+	return n;
+}
+
+static int kvm_gmem_prepare_splits(struct inode *inode, pgoff_t start,
+				   pgoff_t end, unsigned long attrs,
+				   struct gmem_split **sp, pgoff_t *err_index)
+{
+	struct gmem_split_point pts[GMEM_SPLIT_MAX_POINTS];
+	struct gmem_alloc *a = GMEM_I(inode)->alloc;
+	unsigned int levels[2];
+	int nl, n;
+
+	*sp = NULL;
+	nl = kvm_gmem_split_levels(a, levels);
+	n = kvm_gmem_split_points(inode, levels, nl, a->split_order, start, end,
+				  attrs, pts);
+	if (!n)
+		return 0;
+	return a->ops->split_prepare(a, inode->i_mapping, pts, n, sp, err_index);
 }
 
 /*
  * Best effort: make each split block in [@start, @end) that is uniform now
- * one folio again, and drop its 4K mappings so the next fault maps it huge.
+ * one folio again, and drop its smaller mappings so the next fault maps it
+ * huge.
  */
 static void kvm_gmem_merge_blocks(struct inode *inode, pgoff_t start,
 				  pgoff_t end)
 {
 	struct gmem_alloc *a = GMEM_I(inode)->alloc;
-	pgoff_t size = 1UL << a->order, b;
+	unsigned int levels[2];
+	pgoff_t size, b;
+	int nl, i;
 
-	if (a->split_order == a->order)
-		return;
-
-	for (b = a->ops->next_split(a, round_down(start, size)); b < end;
-	     b = a->ops->next_split(a, b + size)) {
-		if (kvm_gmem_range_has_attrs(inode, b, b + size, ~0ul,
-					     kvm_gmem_attributes(inode, b)) &&
-		    a->ops->merge(a, inode->i_mapping, b))
-			kvm_gmem_zap_range(inode, b, b + size);
+	nl = kvm_gmem_split_levels(a, levels);
+	for (i = 0; i < nl; i++) {
+		size = 1UL << levels[i];
+		for (b = a->ops->next_split(a, round_down(start, size), levels[i]);
+		     b < end; b = a->ops->next_split(a, b + size, levels[i])) {
+			if (kvm_gmem_range_has_attrs(inode, b, b + size, ~0ul,
+						     kvm_gmem_attributes(inode, b)) &&
+			    a->ops->merge(a, inode->i_mapping, b, levels[i]))
+				kvm_gmem_zap_range(inode, b, b + size);
+		}
 	}
 }
 
@@ -413,8 +444,8 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 {
 	struct address_space *mapping = inode->i_mapping;
 	struct gmem_alloc *a = GMEM_I(inode)->alloc;
-	struct gmem_split *sp[2] = {};
-	int i, r = 0;
+	struct gmem_split *sp;
+	int r = 0;
 
 	/*
 	 * slots_lock stabilises the bindings' memslots and lpage_info.  In 7.3
@@ -433,14 +464,13 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 			goto out;
 	}
 
-	r = kvm_gmem_prepare_splits(inode, start, end, attrs, sp, err_index);
+	r = kvm_gmem_prepare_splits(inode, start, end, attrs, &sp, err_index);
 	if (r)
 		goto out;
 
 	kvm_gmem_convert_start(inode, start, end, attrs);
-	for (i = 0; i < ARRAY_SIZE(sp); i++)
-		if (sp[i])
-			a->ops->split_commit(a, sp[i]);
+	if (sp)
+		a->ops->split_commit(a, sp);
 	r = kvm_gmem_store_attributes(inode, start, end, attrs);
 	kvm_gmem_convert_end(inode, start, end, attrs, !r);
 	if (!r)
@@ -476,7 +506,7 @@ long kvm_gmem_set_attributes(struct file *file, void __user *argp)
 	if (attrs.offset + attrs.size > i_size_read(inode))
 		return -EINVAL;
 
-	/* 1G folios are not split yet: such files convert whole folios. */
+	/* Allocators that cannot split convert whole folios only. */
 	if (!IS_ALIGNED(attrs.offset | attrs.size,
 			PAGE_SIZE << GMEM_I(inode)->alloc->split_order))
 		return -EOPNOTSUPP;

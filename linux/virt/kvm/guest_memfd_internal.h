@@ -129,24 +129,6 @@ static inline int kvm_gmem_max_order(const struct kvm_memory_slot *slot, int ord
 
 void kvm_gmem_zap_range(struct inode *inode, pgoff_t start, pgoff_t end);
 
-/*
- * The blocks of 2^@order pages that [@start, @end) covers only partly:
- * writes their first indices to @blocks and returns how many (0 to 2).
- */
-static inline int kvm_gmem_partial_blocks(pgoff_t start, pgoff_t end,
-					  unsigned int order, pgoff_t blocks[2])
-{
-	pgoff_t size = 1UL << order;
-	int n = 0;
-
-	if (!IS_ALIGNED(start, size))
-		blocks[n++] = round_down(start, size);
-	if (!IS_ALIGNED(end, size) &&
-	    (!n || round_down(end - 1, size) != blocks[0]))
-		blocks[n++] = round_down(end - 1, size);
-	return n;
-}
-
 #ifdef CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES
 int kvm_gmem_init_attributes(struct inode *inode, loff_t size, u64 flags);
 bool kvm_gmem_unmap_attribute_runs(struct kvm *kvm, struct inode *inode,

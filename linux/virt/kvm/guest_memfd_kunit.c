@@ -151,39 +151,52 @@ static void gmem_max_order_congruence(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 0), 0);
 }
 
-/* The blocks a conversion covers only partly: the ones it may have to split. */
-static void gmem_split_partial_blocks(struct kunit *test)
+/*
+ * Where a conversion needs smaller folios: each end whose smallest
+ * enclosing block is left mixed, down to one level below that block.
+ */
+static void gmem_split_points(struct kunit *test)
 {
-	static const struct {
-		pgoff_t start, end;
-		int n;
-		pgoff_t blocks[2];
-	} cases[] = {
-		{ 0, 512, 0, {} },		/* one whole block */
-		{ 512, 2048, 0, {} },		/* whole blocks */
-		{ 1, 2, 1, { 0 } },		/* one page inside a block */
-		{ 0, 1, 1, { 0 } },		/* the first page */
-		{ 511, 512, 1, { 0 } },		/* the last page of a block */
-		{ 511, 513, 2, { 0, 512 } },	/* across a boundary */
-		{ 1, 1023, 2, { 0, 512 } },	/* both ends partial */
-		{ 512, 1025, 1, { 1024 } },	/* whole block, then a page */
-		{ 100, 1024, 1, { 0 } },	/* a page, then whole blocks */
-	};
-	pgoff_t blocks[2];
-	int i, n;
+	static const unsigned int lv2m[] = { 9 }, lv1g[] = { 9, 18 };
+	struct inode *inode = gmem_kunit_inode(test);
+	struct gmem_split_point pts[GMEM_SPLIT_MAX_POINTS];
+	const pgoff_t g = 1UL << 18;
+	int n;
 
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		n = kvm_gmem_partial_blocks(cases[i].start, cases[i].end, 9, blocks);
-		KUNIT_EXPECT_EQ_MSG(test, n, cases[i].n, "case %d", i);
-		if (n >= 1)
-			KUNIT_EXPECT_EQ_MSG(test, blocks[0], cases[i].blocks[0], "case %d", i);
-		if (n == 2)
-			KUNIT_EXPECT_EQ_MSG(test, blocks[1], cases[i].blocks[1], "case %d", i);
-	}
-	/* 1G blocks, from a 2M-aligned range. */
-	n = kvm_gmem_partial_blocks(512, 1024, 18, blocks);
-	KUNIT_EXPECT_EQ(test, n, 1);
-	KUNIT_EXPECT_EQ(test, blocks[0], 0);
+	/* A file of two 1G blocks, all private. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 0, 2 * g, PRIV), 0);
+
+	/* One page to shared: its 2M block goes to 4K. */
+	n = kvm_gmem_split_points(inode, lv1g, 2, 0, 5, 6, 0, pts);
+	KUNIT_ASSERT_EQ(test, n, 2);
+	KUNIT_EXPECT_EQ(test, pts[0].index, 5);
+	KUNIT_EXPECT_EQ(test, pts[0].order, 0);
+	KUNIT_EXPECT_EQ(test, pts[1].index, 5);
+	/* A 2M-aligned 2M range: its 1G block goes to 2M, no 4K. */
+	n = kvm_gmem_split_points(inode, lv1g, 2, 0, 512, 1024, 0, pts);
+	KUNIT_ASSERT_EQ(test, n, 2);
+	KUNIT_EXPECT_EQ(test, pts[0].order, 9);
+	KUNIT_EXPECT_EQ(test, pts[1].order, 9);
+	/* A whole 1G block, or to what it already is: nothing. */
+	KUNIT_EXPECT_EQ(test, kvm_gmem_split_points(inode, lv1g, 2, 0, g, 2 * g, 0, pts), 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_split_points(inode, lv1g, 2, 0, 5, 6, PRIV, pts), 0);
+	/* Across the 1G boundary: both ends, each in its own 2M block. */
+	n = kvm_gmem_split_points(inode, lv1g, 2, 0, g - 1, g + 1, 0, pts);
+	KUNIT_ASSERT_EQ(test, n, 2);
+	KUNIT_EXPECT_EQ(test, pts[0].index, g - 1);
+	KUNIT_EXPECT_EQ(test, pts[1].index, g);
+	KUNIT_EXPECT_EQ(test, pts[1].order, 0);
+	/* The 2M file's only level. */
+	n = kvm_gmem_split_points(inode, lv2m, 1, 0, 512, 1025, 0, pts);
+	KUNIT_ASSERT_EQ(test, n, 1);
+	KUNIT_EXPECT_EQ(test, pts[0].index, 1024);
+	KUNIT_EXPECT_EQ(test, pts[0].order, 0);
+
+	/* Page 5 shared: converting it back leaves every block uniform. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 5, 6, 0), 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_split_points(inode, lv1g, 2, 0, 5, 6, PRIV, pts), 0);
+
+	gmem_kunit_free(inode);
 }
 
 /* A block is split only if the conversion leaves it with both kinds of pages. */
@@ -216,7 +229,7 @@ static struct kunit_case gmem_kunit_cases[] = {
 	KUNIT_CASE(gmem_attrs_convert_and_merge),
 	KUNIT_CASE(gmem_attrs_gaps_and_edges),
 	KUNIT_CASE(gmem_max_order_congruence),
-	KUNIT_CASE(gmem_split_partial_blocks),
+	KUNIT_CASE(gmem_split_points),
 	KUNIT_CASE(gmem_split_mixed_after),
 	{}
 };

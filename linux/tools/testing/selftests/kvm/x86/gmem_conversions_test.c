@@ -815,7 +815,8 @@ static int test_precision(void)
 			check_pages(t.mem, "SP", tags, cases[i].what);
 			continue;
 		}
-		TEST_ASSERT(!r, "Converting %s (offset 0x%lx size 0x%lx) of a 2M HugeTLB file failed, errno = %d (%s)",
+		TEST_ASSERT(!r,
+			    "Converting %s (offset 0x%lx size 0x%lx) of a 2M HugeTLB file failed, errno = %d (%s)",
 			    cases[i].what, cases[i].offset, cases[i].size,
 			    errno, strerror(errno));
 

@@ -1605,7 +1605,8 @@ static void unaligned_conversions(struct gvm *g, struct samples *s,
 				    attributes ? "private" : "shared", r, errno, strerror(errno));
 			continue;
 		}
-		TEST_ASSERT(!r, "Converting [0x%lx, 0x%lx) of a %s file to %s failed: errno = %d (%s), error_offset 0x%lx",
+		TEST_ASSERT(!r,
+			    "Converting [0x%lx, 0x%lx) of a %s file to %s failed: errno = %d (%s), error_offset 0x%lx",
 			    ranges[i].off, ranges[i].off + ranges[i].size, g->hs->name,
 			    attributes ? "private" : "shared", errno, strerror(errno),
 			    error_offset);
@@ -1662,7 +1663,8 @@ static int test_conversion(const struct hsize *hs)
 	}
 
 	if (is_1g(hs))
-		ksft_print_msg("1G folios are not split yet: converting ranges not aligned to 1G must fail with EOPNOTSUPP\n");
+		ksft_print_msg("%s\n",
+			       "1G folios are not split yet: converting ranges not aligned to 1G must fail with EOPNOTSUPP");
 
 	if (n > 1) {
 		ranges[nr_ranges++] = (struct conv_range){ hp / 2, hp };

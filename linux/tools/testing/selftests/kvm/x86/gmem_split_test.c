@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * gmem_split_test - 4K conversions inside 2M HugeTLB guest_memfd folios.
+ * gmem_split_test - 4K conversions inside 2M and 1G HugeTLB guest_memfd
+ * folios (-p 2M, the default, or -p 1G).
  *
- * A conversion that leaves a 2M block with both shared and private pages
- * splits its folio into 4K folios; one that makes the block uniform again
- * merges them back.  Each scenario checks what that must and must not
- * change: the folios and split blocks the file's fdinfo reports, the data of
- * every 4K page, SIGBUS on the host's private pages, the HugeTLB pool's
- * counters (global and per node: a split huge page is still one in-use huge
- * page) and, with a guest, the level KVM maps each block at.
+ * A conversion that leaves a huge page with both shared and private pages
+ * splits its folio, as little as it must: a 1G folio into 2M folios, and only
+ * the 2M blocks with both kinds of pages into 4K folios.  A conversion that
+ * makes a block uniform again merges it back.  The test keeps a model of the
+ * attributes and checks after every step what that must and must not change:
+ * the folios of each order and the split blocks the file's fdinfo reports
+ * (exactly what the model says minimal splitting gives), the data of the
+ * pages, SIGBUS on the host's private pages, the HugeTLB pools' counters
+ * (global and per node, both page sizes: a split huge page stays one in-use
+ * huge page) and, with a guest, the level KVM maps each block at.
  *
- * The file is 4 x 2M in a KVM_X86_SW_PROTECTED_VM whose guest_memfd tracks
- * the attributes (kvm.gmem_in_place_conversion=Y).
+ * The VM is a KVM_X86_SW_PROTECTED_VM whose guest_memfd tracks the
+ * attributes (kvm.gmem_in_place_conversion=Y).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,57 +37,136 @@
 /* Above the guest's code, stack and page tables in slot0, and above MMIO. */
 #define TEST_GPA	SZ_4G
 #define TEST_SLOT	10
+/* Past the largest file (1G). */
+#define EXPECT_GPA	(2 * SZ_4G)
+#define EXPECT_SLOT	11
 
-#define NR_BLOCKS	4
-#define FILE_SIZE	(NR_BLOCKS * SZ_2M)
-#define NR_PAGES	(FILE_SIZE / PAGE_SIZE)
-#define PAGES_PER_BLOCK	(SZ_2M / PAGE_SIZE)
-#define SIZE_KB		2048
-
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_HUGE_2MB | \
-			 GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+#define PMD_PAGES	(SZ_2M / PAGE_SIZE)
 #define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
 #define PUNCH_HOLE	(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_MMAP | \
+			 GUEST_MEMFD_FLAG_INIT_SHARED)
 
-/* Word 0 of 4K page @i of generation @gen; 0 is reserved for "zeroed". */
+/* Word 0 of 4K page @i of generation @gen; 0 means "zeroed". */
 #define PATTERN(gen, i)	(0x5a00000000000000ull | (u64)(gen) << 32 | (u64)(i))
 
-/* The guest reads word 0 of every page and checks it holds guest_expect[]. */
-static u64 guest_expect[NR_PAGES];
+/* The page size under test, -p. */
+static struct {
+	const char *name;
+	u64 size;
+	u64 flag;
+	unsigned long kb;
+	u64 nr_blocks;		/* huge pages in a file */
+} hs = { "2M", SZ_2M, GUEST_MEMFD_FLAG_HUGE_2MB, 2048, 4 };
+
+static u64 blk_pages, nr_pages;
+static bool hvo;
+
+/* The guest reads word 0 of every page and checks it against this array. */
+static u64 *guest_expect;
+static u64 guest_nr_pages;
 
 static void guest_code(void)
 {
 	u64 i, val;
 
 	/* The first run only maps the guest's code, stack and data. */
-	for (i = 0; i < NR_PAGES; i += PAGE_SIZE / sizeof(u64))
+	for (i = 0; i < guest_nr_pages; i += PAGE_SIZE / sizeof(u64))
 		READ_ONCE(guest_expect[i]);
 	GUEST_SYNC(0);
 	for (;;) {
-		for (i = 0; i < NR_PAGES; i++) {
+		for (i = 0; i < guest_nr_pages; i++) {
 			val = READ_ONCE(*(u64 *)(TEST_GPA + i * PAGE_SIZE));
 			__GUEST_ASSERT(val == guest_expect[i],
 				       "page %lu holds 0x%lx, expected 0x%lx",
 				       i, val, guest_expect[i]);
 		}
-		GUEST_SYNC(0);
+		GUEST_SYNC(1);
 	}
 }
 
-/* A VM, its vCPU, and one 2M HugeTLB guest_memfd file mapped by both. */
+/* A VM, its vCPU, and one HugeTLB guest_memfd file mapped by both. */
 struct split_vm {
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	int fd;
 	u8 *mem;
-	u64 expect[NR_PAGES];	/* word 0 of each page; private or not */
-	u64 private[NR_PAGES / 64];
+	u64 *expect;		/* word 0 of each page, private or not */
+	u8 *private;		/* the model: one byte a page */
+	u64 *gexpect;		/* the guest's guest_expect[] */
+	/* 2M blocks whose every page host_check() reads (else a sample). */
+	u64 hot[4];
+	int nr_hot;
 	struct gmem_hp_counts created;	/* after creating, nothing allocated */
 };
 
-static bool is_private(struct split_vm *s, u64 page)
+/* What the file should hold if it splits exactly where it must. */
+struct model {
+	long huge, f2m, f4k, split;
+};
+
+static bool range_uniform(struct split_vm *s, u64 first, u64 n)
 {
-	return s->private[page / 64] & BIT_ULL(page % 64);
+	u64 i;
+
+	for (i = first + 1; i < first + n; i++)
+		if (s->private[i] != s->private[first])
+			return false;
+	return true;
+}
+
+static void model_counts(struct split_vm *s, struct model *m)
+{
+	u64 b, p;
+
+	memset(m, 0, sizeof(*m));
+	for (b = 0; b < nr_pages; b += blk_pages) {
+		if (range_uniform(s, b, blk_pages)) {
+			m->huge++;
+			continue;
+		}
+		/* A 1G block splits to 2M first: count it, then its 2M blocks. */
+		if (blk_pages > PMD_PAGES)
+			m->split++;
+		for (p = b; p < b + blk_pages; p += PMD_PAGES) {
+			if (range_uniform(s, p, PMD_PAGES)) {
+				m->f2m++;
+			} else {
+				m->f4k += PMD_PAGES;
+				m->split++;
+			}
+		}
+	}
+}
+
+/* The file's folios, split blocks and restored vmemmap are the model's. */
+static void check_fdinfo(struct split_vm *s, const char *what)
+{
+	struct gmem_fdinfo fi;
+	struct model m;
+	long vmemmap;
+
+	model_counts(s, &m);
+	gmem_fdinfo_check(s->fd, m.huge, blk_pages > PMD_PAGES ? m.f2m : -1,
+			  m.f4k, m.split, what);
+
+	/* 28 kB a 2M split, 511 head pages more for a 1G split into 2M. */
+	vmemmap = m.f4k / PMD_PAGES * 28;
+	if (blk_pages > PMD_PAGES)
+		vmemmap += (m.split - m.f4k / PMD_PAGES) * 511 * 4;
+	gmem_fdinfo_read(s->fd, &fi);
+	TEST_ASSERT(fi.vmemmap_restored_kb == (hvo ? vmemmap : 0),
+		    "%s: %ld kB of vmemmap restored, expected %ld (hugetlb_optimize_vmemmap %d)",
+		    what, fi.vmemmap_restored_kb, hvo ? vmemmap : 0, hvo);
+}
+
+/* Both pools as they were: huge pages are split in place, not moved. */
+static void check_pools(const struct gmem_hp_counts *huge,
+			const struct gmem_hp_counts *pmd, const char *what)
+{
+	gmem_hp_check(hs.kb, huge, 0, 0, what);
+	if (pmd)
+		gmem_hp_check(2048, pmd, 0, 0, what);
 }
 
 static void split_vm_init(struct split_vm *s)
@@ -92,27 +175,45 @@ static void split_vm_init(struct split_vm *s)
 		.mode = VM_MODE_DEFAULT,
 		.type = KVM_X86_SW_PROTECTED_VM,
 	};
+	u64 size = nr_pages * PAGE_SIZE;
+	u64 expect_pages = DIV_ROUND_UP(nr_pages * sizeof(u64), PAGE_SIZE);
 
 	memset(s, 0, sizeof(*s));
-	s->vm = __vm_create_shape_with_one_vcpu(shape, &s->vcpu, NR_PAGES / 256 + 16,
-						guest_code);
+	s->expect = calloc(nr_pages, sizeof(u64));
+	s->private = calloc(nr_pages, 1);
+	TEST_ASSERT(s->expect && s->private, "calloc");
+
+	s->vm = __vm_create_shape_with_one_vcpu(shape, &s->vcpu,
+						expect_pages, guest_code);
 	TEST_ASSERT(s->vm->gmem_attributes & PRIVATE,
 		    "guest_memfd does not track PRIVATE for a SW-protected VM");
-	s->fd = vm_create_guest_memfd(s->vm, FILE_SIZE, GMEM_FLAGS);
-	gmem_hp_read(SIZE_KB, &s->created);
-	s->mem = kvm_mmap(FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd);
+	s->fd = vm_create_guest_memfd(s->vm, size, GMEM_FLAGS | hs.flag);
+	gmem_hp_read(hs.kb, &s->created);
+	s->mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd);
 	vm_set_user_memory_region2(s->vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
-				   FILE_SIZE, s->mem, s->fd, 0);
-	virt_map(s->vm, TEST_GPA, TEST_GPA, NR_PAGES);
+				   size, s->mem, s->fd, 0);
+	virt_map_level(s->vm, TEST_GPA, TEST_GPA, size, PG_LEVEL_2M);
+
+	/* The guest's copy of expect[], in a memslot of its own. */
+	vm_userspace_mem_region_add(s->vm, VM_MEM_SRC_ANONYMOUS, EXPECT_GPA,
+				    EXPECT_SLOT, expect_pages, 0);
+	virt_map(s->vm, EXPECT_GPA, EXPECT_GPA, expect_pages);
+	s->gexpect = addr_gpa2hva(s->vm, EXPECT_GPA);
+	guest_expect = (u64 *)EXPECT_GPA;
+	guest_nr_pages = nr_pages;
+	sync_global_to_guest(s->vm, guest_expect);
+	sync_global_to_guest(s->vm, guest_nr_pages);
 	vcpu_run(s->vcpu);
 	TEST_ASSERT_EQ(get_ucall(s->vcpu, NULL), UCALL_SYNC);
 }
 
 static void split_vm_destroy(struct split_vm *s)
 {
-	kvm_munmap(s->mem, FILE_SIZE);
+	kvm_munmap(s->mem, nr_pages * PAGE_SIZE);
 	kvm_close(s->fd);
 	kvm_vm_free(s->vm);
+	free(s->expect);
+	free(s->private);
 }
 
 /* The host writes generation @gen to every page (all must be shared). */
@@ -120,10 +221,25 @@ static void host_fill(struct split_vm *s, u64 gen)
 {
 	u64 i;
 
-	for (i = 0; i < NR_PAGES; i++) {
+	for (i = 0; i < nr_pages; i++) {
 		s->expect[i] = PATTERN(gen, i);
 		*(u64 *)(s->mem + i * PAGE_SIZE) = s->expect[i];
 	}
+}
+
+/* Read all of a small file; of a 1G file the hot 2M blocks and a sample. */
+static bool host_checks(struct split_vm *s, u64 i)
+{
+	u64 in_pmd = i % PMD_PAGES;
+	int h;
+
+	if (nr_pages <= 4 * PMD_PAGES || in_pmd < 2 || in_pmd > PMD_PAGES - 3 ||
+	    in_pmd == PMD_PAGES / 2)
+		return true;
+	for (h = 0; h < s->nr_hot; h++)
+		if (i / PMD_PAGES == s->hot[h])
+			return true;
+	return false;
 }
 
 /* Every shared page holds its data, every private one raises SIGBUS. */
@@ -132,9 +248,11 @@ static void host_check(struct split_vm *s, const char *what)
 	u64 i, val;
 	u8 *p;
 
-	for (i = 0; i < NR_PAGES; i++) {
+	for (i = 0; i < nr_pages; i++) {
+		if (!host_checks(s, i))
+			continue;
 		p = s->mem + i * PAGE_SIZE;
-		if (is_private(s, i)) {
+		if (s->private[i]) {
 			TEST_ASSERT(!host_touch(p, false),
 				    "%s: private page %lu read by the host without SIGBUS",
 				    what, i);
@@ -152,15 +270,25 @@ static void host_check(struct split_vm *s, const char *what)
 /* Convert [@first, @first + @n) pages; the model follows. */
 static void convert(struct split_vm *s, u64 first, u64 n, u64 attrs)
 {
-	u64 i;
-
 	gmem_set_attributes(s->fd, first * PAGE_SIZE, n * PAGE_SIZE, attrs);
-	for (i = first; i < first + n; i++) {
-		if (attrs & PRIVATE)
-			s->private[i / 64] |= BIT_ULL(i % 64);
-		else
-			s->private[i / 64] &= ~BIT_ULL(i % 64);
-	}
+	memset(s->private + first, !!(attrs & PRIVATE), n);
+	s->nr_hot = 0;
+	s->hot[s->nr_hot++] = first / PMD_PAGES;
+	s->hot[s->nr_hot++] = (first + n - 1) / PMD_PAGES;
+}
+
+/* Convert, then check fdinfo, data and pools against the model. */
+static void convert_check(struct split_vm *s, u64 first, u64 n, u64 attrs,
+			  const struct gmem_hp_counts *huge,
+			  const struct gmem_hp_counts *pmd, const char *what)
+{
+	char buf[160];
+
+	snprintf(buf, sizeof(buf), "%s to %s", what, attrs ? "private" : "shared");
+	convert(s, first, n, attrs);
+	check_fdinfo(s, buf);
+	check_pools(huge, pmd, buf);
+	host_check(s, buf);
 }
 
 /* Run the guest over every page: it checks each page's word 0. */
@@ -168,8 +296,7 @@ static void guest_touch_all(struct split_vm *s, const char *what)
 {
 	struct ucall uc;
 
-	memcpy(guest_expect, s->expect, sizeof(guest_expect));
-	sync_global_to_guest(s->vm, guest_expect);
+	memcpy(s->gexpect, s->expect, nr_pages * sizeof(u64));
 	vcpu_run(s->vcpu);
 	switch (get_ucall(s->vcpu, &uc)) {
 	case UCALL_SYNC:
@@ -183,208 +310,232 @@ static void guest_touch_all(struct split_vm *s, const char *what)
 	}
 }
 
-/* Blocks split by the conversion of [@first, @first + @n) and back. */
-struct precision_case {
-	const char *what;
-	u64 first, n;
-	int split;	/* blocks split while the range is private */
+struct map_counts {
+	u64 p4k, p2m, p1g;
 };
+
+static void read_maps(struct split_vm *s, struct map_counts *c)
+{
+	c->p4k = vm_get_stat(s->vm, pages_4k);
+	c->p2m = vm_get_stat(s->vm, pages_2m);
+	c->p1g = vm_get_stat(s->vm, pages_1g);
+}
+
+/*
+ * After the guest touched every page: KVM maps each uniform huge page at
+ * its size, each uniform 2M block of a split 1G page at 2M, the rest at 4K.
+ * @base: the counts before the guest touched the file, less the 4K pages
+ * the guest's own code and data added (*@extra4k, found on the first call).
+ */
+static void check_maps(struct split_vm *s, const struct map_counts *base,
+		       long *extra4k, const char *what)
+{
+	struct map_counts now;
+	struct model m;
+	u64 want2m, want1g;
+
+	read_maps(s, &now);
+	model_counts(s, &m);
+	want1g = blk_pages > PMD_PAGES ? m.huge : 0;
+	want2m = blk_pages > PMD_PAGES ? m.f2m : m.huge;
+	if (*extra4k < 0) {
+		*extra4k = now.p4k - base->p4k - m.f4k;
+		TEST_ASSERT(*extra4k >= 0 && *extra4k < 16,
+			    "%s: KVM maps %lu 4K pages, the file needs %ld",
+			    what, now.p4k - base->p4k, m.f4k);
+	}
+	TEST_ASSERT(now.p1g - base->p1g == want1g && now.p2m - base->p2m == want2m &&
+		    now.p4k - base->p4k - *extra4k == m.f4k,
+		    "%s: KVM maps %lu 1G, %lu 2M and %lu 4K pages of the file, expected %lu, %lu and %ld",
+		    what, now.p1g - base->p1g, now.p2m - base->p2m,
+		    now.p4k - base->p4k - *extra4k, want1g, want2m, m.f4k);
+}
+
+static void read_pools(struct gmem_hp_counts *huge, struct gmem_hp_counts *pmd,
+		       bool *have_pmd)
+{
+	gmem_hp_read(hs.kb, huge);
+	*have_pmd = hs.kb != 2048;
+	if (*have_pmd)
+		gmem_hp_read(2048, pmd);
+}
 
 /*
  * Only the blocks a conversion leaves mixed are split, and converting back
- * merges them; data, pool and the other blocks do not move.
+ * merges them; data, pools and the other blocks do not move.
  */
 static void test_precision(void)
 {
-	static const struct precision_case cases[] = {
-		{ "one 4K page inside block 0", 1, 1, 1 },
-		{ "the first page of the file", 0, 1, 1 },
-		{ "the last page of the file", NR_PAGES - 1, 1, 1 },
-		{ "a 2M-aligned 2M range", PAGES_PER_BLOCK, PAGES_PER_BLOCK, 0 },
-		{ "two pages across the block 0/1 boundary", PAGES_PER_BLOCK - 1, 2, 2 },
-		{ "block 1 and one page of block 2", PAGES_PER_BLOCK, PAGES_PER_BLOCK + 1, 1 },
-		{ "all but the first and the last page", 1, NR_PAGES - 2, 2 },
+	const struct {
+		const char *what;
+		u64 first, n;
+	} cases[] = {
+		{ "one 4K page", 1, 1 },
+		{ "the first page of the file", 0, 1 },
+		{ "the last page of the file", nr_pages - 1, 1 },
+		{ "a 2M-aligned 2M range", PMD_PAGES, PMD_PAGES },
+		{ "two pages across a 2M boundary", PMD_PAGES - 1, 2 },
+		{ "a 2M block and one page of the next", PMD_PAGES, PMD_PAGES + 1 },
+		{ "all but the first and the last page", 1, nr_pages - 2 },
+		{ "one whole huge page", 0, blk_pages },
 	};
-	struct gmem_hp_counts filled;
-	struct gmem_fdinfo fi;
-	bool hvo = false;
+	struct gmem_hp_counts huge, pmd;
 	struct split_vm s;
-	char what[128];
-	FILE *f;
+	bool have_pmd;
 	int c;
-
-	f = fopen("/proc/sys/vm/hugetlb_optimize_vmemmap", "r");
-	if (f) {
-		hvo = fgetc(f) == '1';
-		fclose(f);
-	}
 
 	split_vm_init(&s);
 	host_fill(&s, 1);
-	gmem_fdinfo_check(s.fd, NR_BLOCKS, -1, 0, 0, "every block allocated");
-	gmem_hp_check(SIZE_KB, &s.created, -NR_BLOCKS, -NR_BLOCKS, "every block allocated");
-	gmem_hp_read(SIZE_KB, &filled);
+	check_fdinfo(&s, "every huge page allocated");
+	gmem_hp_check(hs.kb, &s.created, -hs.nr_blocks, -hs.nr_blocks,
+		      "every huge page allocated");
+	read_pools(&huge, &pmd, &have_pmd);
 
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
-		const struct precision_case *pc = &cases[c];
-
-		snprintf(what, sizeof(what), "%s converted to private", pc->what);
-		convert(&s, pc->first, pc->n, PRIVATE);
-		gmem_fdinfo_check(s.fd, NR_BLOCKS - pc->split, -1,
-				  pc->split * PAGES_PER_BLOCK, pc->split, what);
-		gmem_fdinfo_read(s.fd, &fi);
-		TEST_ASSERT(fi.vmemmap_restored_kb == (hvo ? pc->split * 28 : 0),
-			    "%s: %ld kB of vmemmap restored, expected %d (hugetlb_optimize_vmemmap %d)",
-			    what, fi.vmemmap_restored_kb, hvo ? pc->split * 28 : 0, hvo);
-		gmem_hp_check(SIZE_KB, &filled, 0, 0, what);
-		host_check(&s, what);
-
-		snprintf(what, sizeof(what), "%s converted back to shared", pc->what);
-		convert(&s, pc->first, pc->n, 0);
-		gmem_fdinfo_check(s.fd, NR_BLOCKS, -1, 0, 0, what);
-		gmem_fdinfo_read(s.fd, &fi);
-		TEST_ASSERT(!fi.vmemmap_restored_kb, "%s: %ld kB of vmemmap still restored",
-			    what, fi.vmemmap_restored_kb);
-		gmem_hp_check(SIZE_KB, &filled, 0, 0, what);
-		host_check(&s, what);
+		convert_check(&s, cases[c].first, cases[c].n, PRIVATE, &huge,
+			      have_pmd ? &pmd : NULL, cases[c].what);
+		convert_check(&s, cases[c].first, cases[c].n, 0, &huge,
+			      have_pmd ? &pmd : NULL, cases[c].what);
 	}
 
-	/* A block already split stays split while it is mixed. */
-	convert(&s, 5, 1, PRIVATE);
-	convert(&s, 7, 3, PRIVATE);
-	gmem_fdinfo_check(s.fd, NR_BLOCKS - 1, -1, PAGES_PER_BLOCK, 1, "two ranges in block 0");
-	convert(&s, 5, 1, 0);
-	gmem_fdinfo_check(s.fd, NR_BLOCKS - 1, -1, PAGES_PER_BLOCK, 1, "one range left in block 0");
-	/* The whole block private: uniform again, one folio. */
-	convert(&s, 0, PAGES_PER_BLOCK, PRIVATE);
-	gmem_fdinfo_check(s.fd, NR_BLOCKS, -1, 0, 0, "block 0 all private");
-	host_check(&s, "block 0 all private");
-
-	convert(&s, 0, NR_PAGES, 0);
-	host_check(&s, "whole file shared again");
-	gmem_hp_check(SIZE_KB, &filled, 0, 0, "whole file shared again");
+	/* A split block stays split while it is mixed, with no new work. */
+	convert_check(&s, 5, 1, PRIVATE, &huge, have_pmd ? &pmd : NULL, "page 5");
+	convert_check(&s, 7, 3, PRIVATE, &huge, have_pmd ? &pmd : NULL, "pages 7-9");
+	convert_check(&s, 5, 1, 0, &huge, have_pmd ? &pmd : NULL, "page 5");
+	/* Uniform again: one folio, all the way up. */
+	convert_check(&s, 0, PMD_PAGES, PRIVATE, &huge, have_pmd ? &pmd : NULL,
+		      "the first 2M block");
+	convert_check(&s, 0, nr_pages, 0, &huge, have_pmd ? &pmd : NULL, "the file");
 	split_vm_destroy(&s);
 }
 
 /*
  * The guest sees every page's data through splits and merges, and KVM maps
- * each uniform block at 2M and a split one at 4K; after the merge the block
- * is mapped at 2M again.
+ * each block at the largest size its folio and attributes allow; after a
+ * merge the block is mapped huge again.
  */
 static void test_kvm_levels(void)
 {
-	u64 p2m0, p4k0, p2m, p4k;
+	u64 mid = blk_pages + blk_pages / 2 - 100;
+	struct map_counts base;
 	struct split_vm s;
+	long extra4k = -1;
+
+	if (hs.nr_blocks < 2)
+		mid = blk_pages / 2 + 100;
 
 	split_vm_init(&s);
 	host_fill(&s, 2);
 
-	/* Block 1 private but for one page. */
-	convert(&s, PAGES_PER_BLOCK, PAGES_PER_BLOCK, PRIVATE);
-	convert(&s, PAGES_PER_BLOCK + 100, 1, 0);
-	gmem_fdinfo_check(s.fd, NR_BLOCKS - 1, -1, PAGES_PER_BLOCK, 1, "block 1 mixed");
+	/* One huge page private but for one page. */
+	convert(&s, mid - mid % blk_pages, blk_pages, PRIVATE);
+	convert(&s, mid, 1, 0);
+	check_fdinfo(&s, "one huge page mixed");
 
-	/* Count only what the guest maps of the file. */
-	p2m0 = vm_get_stat(s.vm, pages_2m);
-	p4k0 = vm_get_stat(s.vm, pages_4k);
-	guest_touch_all(&s, "guest reads every page, block 1 split");
-	p2m = vm_get_stat(s.vm, pages_2m) - p2m0;
-	p4k = vm_get_stat(s.vm, pages_4k) - p4k0;
-	/* The loop's own code and data pages may add a few 4K mappings. */
-	TEST_ASSERT(p2m == NR_BLOCKS - 1 && p4k >= PAGES_PER_BLOCK &&
-		    p4k < PAGES_PER_BLOCK + 16,
-		    "block 1 split: KVM mapped %lu 2M and %lu 4K pages, expected %d 2M and %d 4K",
-		    p2m, p4k, NR_BLOCKS - 1, PAGES_PER_BLOCK);
-	host_check(&s, "after the guest read block 1 split");
+	read_maps(&s, &base);
+	guest_touch_all(&s, "guest reads every page, one huge page split");
+	check_maps(&s, &base, &extra4k, "one huge page split");
+	host_check(&s, "after the guest read the split huge page");
 
-	/* Uniform again: merged, and the next faults map it at 2M. */
-	p4k0 += p4k - PAGES_PER_BLOCK;
-	convert(&s, PAGES_PER_BLOCK + 100, 1, PRIVATE);
-	gmem_fdinfo_check(s.fd, NR_BLOCKS, -1, 0, 0, "block 1 private again");
-	guest_touch_all(&s, "guest reads every page, block 1 merged");
-	p2m = vm_get_stat(s.vm, pages_2m) - p2m0;
-	p4k = vm_get_stat(s.vm, pages_4k) - p4k0;
-	TEST_ASSERT(p2m == NR_BLOCKS && p4k == 0,
-		    "block 1 merged: KVM maps %lu 2M and %lu 4K pages of the file, expected %d and 0",
-		    p2m, p4k, NR_BLOCKS);
+	/* Uniform again: merged, and the next faults map it huge. */
+	convert(&s, mid, 1, PRIVATE);
+	check_fdinfo(&s, "the huge page private again");
+	guest_touch_all(&s, "guest reads every page, huge page merged");
+	check_maps(&s, &base, &extra4k, "huge page merged");
 
 	/* Converting back and forth under a running guest keeps its view. */
-	convert(&s, 3 * PAGES_PER_BLOCK + 7, 9, PRIVATE);
-	guest_touch_all(&s, "guest reads every page, block 3 split");
-	convert(&s, 3 * PAGES_PER_BLOCK, PAGES_PER_BLOCK, 0);
-	convert(&s, PAGES_PER_BLOCK, PAGES_PER_BLOCK, 0);
+	convert(&s, nr_pages - PMD_PAGES - 7, 9, 0);
+	guest_touch_all(&s, "guest reads every page, the last 2M block split");
+	check_maps(&s, &base, &extra4k, "the last 2M block split");
+	convert(&s, 0, nr_pages, 0);
 	host_check(&s, "everything shared at the end");
 	guest_touch_all(&s, "guest reads every page at the end");
+	check_maps(&s, &base, &extra4k, "everything shared at the end");
 	split_vm_destroy(&s);
 }
 
 /*
- * Punching part of a split block zeroes it and keeps the block split;
- * punching all of it returns the whole huge page to the file's reservation.
- * drop_caches leaves split blocks alone.  Closing the file with split
- * blocks gives every huge page back, and a file as large as the pool can be
- * created right after.
+ * Punching part of a split huge page zeroes it and keeps it split; punching
+ * all of it returns the whole huge page to the file's reservation.
+ * drop_caches leaves split pages alone.  Closing the file with split pages
+ * gives every huge page back, and a file as large as the pool can be created
+ * right after.
  */
 static void test_punch_close(void)
 {
-	struct gmem_hp_counts pool, filled, now;
+	struct gmem_hp_counts pool, pmd_pool, filled, pmd_filled, now;
+	u64 last = (hs.nr_blocks - 1) * blk_pages, i, val;
 	struct split_vm s;
+	bool have_pmd;
 	int fd, tries;
 	long nfree;
-	u64 i;
 
-	gmem_hp_read(SIZE_KB, &pool);
+	read_pools(&pool, &pmd_pool, &have_pmd);
 	split_vm_init(&s);
 	host_fill(&s, 3);
-	gmem_hp_read(SIZE_KB, &filled);
+	read_pools(&filled, &pmd_filled, &have_pmd);
 
-	convert(&s, PAGES_PER_BLOCK + 3, 1, PRIVATE);
-	convert(&s, 2 * PAGES_PER_BLOCK + 3, 1, PRIVATE);
-	gmem_fdinfo_check(s.fd, NR_BLOCKS - 2, -1, 2 * PAGES_PER_BLOCK, 2, "blocks 1, 2 split");
+	/* Split the first and the last huge page. */
+	convert(&s, 3, 1, PRIVATE);
+	convert(&s, last + 3, 1, PRIVATE);
+	check_fdinfo(&s, "first and last huge page split");
 
-	/* Part of block 1: zeroed, still split. */
-	kvm_fallocate(s.fd, PUNCH_HOLE, (PAGES_PER_BLOCK + 8) * PAGE_SIZE, 4 * PAGE_SIZE);
-	for (i = PAGES_PER_BLOCK + 8; i < PAGES_PER_BLOCK + 12; i++)
+	/* Four pages: zeroed, still split. */
+	kvm_fallocate(s.fd, PUNCH_HOLE, 8 * PAGE_SIZE, 4 * PAGE_SIZE);
+	for (i = 8; i < 12; i++)
 		s.expect[i] = 0;
-	gmem_fdinfo_check(s.fd, NR_BLOCKS - 2, -1, 2 * PAGES_PER_BLOCK, 2,
-			  "4 pages of block 1 punched");
-	gmem_hp_check(SIZE_KB, &filled, 0, 0, "4 pages of block 1 punched");
-	host_check(&s, "4 pages of block 1 punched");
+	check_fdinfo(&s, "4 pages punched");
+	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "4 pages punched");
+	host_check(&s, "4 pages punched");
 
 	/* Nothing is written back: the kernel must not drop split pages. */
 	TEST_ASSERT(system("echo 3 > /proc/sys/vm/drop_caches") == 0, "drop_caches");
-	gmem_fdinfo_check(s.fd, NR_BLOCKS - 2, -1, 2 * PAGES_PER_BLOCK, 2, "after drop_caches");
-	gmem_hp_check(SIZE_KB, &filled, 0, 0, "after drop_caches");
+	check_fdinfo(&s, "after drop_caches");
+	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "after drop_caches");
 	host_check(&s, "after drop_caches");
 
-	/* All of block 1: its huge page goes back to the file's reservation. */
-	kvm_fallocate(s.fd, PUNCH_HOLE, SZ_2M, SZ_2M);
-	for (i = PAGES_PER_BLOCK; i < 2 * PAGES_PER_BLOCK; i++)
-		s.expect[i] = 0;
-	gmem_fdinfo_check(s.fd, NR_BLOCKS - 2, -1, PAGES_PER_BLOCK, 1, "block 1 punched");
-	gmem_hp_check(SIZE_KB, &s.created, -(NR_BLOCKS - 1), -(NR_BLOCKS - 1),
-		      "block 1 punched");
-	host_check(&s, "block 1 punched");
+	/* All of the first: its huge page goes back to the file's reservation. */
+	kvm_fallocate(s.fd, PUNCH_HOLE, 0, hs.size);
+	if (hs.nr_blocks == 1)
+		gmem_fdinfo_check(s.fd, 0, 0, 0, 0, "the huge page punched");
+	else
+		gmem_fdinfo_check(s.fd, hs.nr_blocks - 2, -1, PMD_PAGES, 1,
+				  "first huge page punched");
+	gmem_hp_check(hs.kb, &s.created, -(hs.nr_blocks - 1), -(hs.nr_blocks - 1),
+		      "first huge page punched");
+	/* The rest is as it was (reading the punched page would allocate it). */
+	s.nr_hot = 0;
+	for (i = blk_pages; i < nr_pages; i++) {
+		if (!host_checks(&s, i))
+			continue;
+		TEST_ASSERT(host_touch(s.mem + i * PAGE_SIZE, false) == !s.private[i],
+			    "page %lu after the punch", i);
+		if (s.private[i])
+			continue;
+		val = *(u64 *)(s.mem + i * PAGE_SIZE);
+		TEST_ASSERT(val == s.expect[i], "page %lu after the punch holds 0x%lx", i, val);
+	}
 
-	/* Close with block 2 split: the pool is whole again. */
+	/* Close with the last huge page split: the pools are whole again. */
 	split_vm_destroy(&s);
 	for (tries = 0; tries < 100; tries++) {
-		gmem_hp_read(SIZE_KB, &now);
+		gmem_hp_read(hs.kb, &now);
 		if (gmem_hp_equal(&now, &pool))
 			break;
 		usleep(10000);
 	}
-	gmem_hp_check(SIZE_KB, &pool, 0, 0, "file with a split block closed");
+	check_pools(&pool, have_pmd ? &pmd_pool : NULL, "file with a split huge page closed");
 
-	/* Every free 2M page in one new file, right away. */
+	/* Every free huge page in one new file, right away. */
 	nfree = pool.free - pool.resv;
 	s.vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	fd = __vm_create_guest_memfd(s.vm, nfree * SZ_2M, GMEM_FLAGS);
-	TEST_ASSERT(fd >= 0, "A file of all %ld free 2M pages after the close failed, errno %d (%s)",
-		    nfree, errno, strerror(errno));
+	fd = __vm_create_guest_memfd(s.vm, nfree * hs.size, GMEM_FLAGS | hs.flag);
+	TEST_ASSERT(fd >= 0,
+		    "A file of all %ld free %s pages after the close failed, errno %d (%s)",
+		    nfree, hs.name, errno, strerror(errno));
 	kvm_close(fd);
 	kvm_vm_free(s.vm);
-	gmem_hp_check(SIZE_KB, &pool, 0, 0, "after the full-size file");
+	check_pools(&pool, have_pmd ? &pmd_pool : NULL, "after the full-size file");
 }
 
 static const struct {
@@ -399,21 +550,42 @@ static const struct {
 int main(int argc, char *argv[])
 {
 	struct gmem_hp_counts pool;
-	int i;
+	int i, opt;
+	FILE *f;
+
+	while ((opt = getopt(argc, argv, "p:")) != -1) {
+		if (opt == 'p' && !strcmp(optarg, "1G")) {
+			hs.name = "1G";
+			hs.size = SZ_1G;
+			hs.flag = GUEST_MEMFD_FLAG_HUGE_1GB;
+			hs.kb = 1048576;
+			hs.nr_blocks = 1;
+		} else if (opt != 'p' || strcmp(optarg, "2M")) {
+			printf("usage: %s [-p 2M|1G]\n", argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
+	blk_pages = hs.size / PAGE_SIZE;
+	nr_pages = hs.nr_blocks * blk_pages;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) & PRIVATE);
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB);
-	gmem_hp_read(SIZE_KB, &pool);
-	TEST_REQUIRE(pool.free - pool.resv >= NR_BLOCKS);
+	gmem_hp_read(hs.kb, &pool);
+	TEST_REQUIRE(pool.free - pool.resv >= hs.nr_blocks);
+	f = fopen("/proc/sys/vm/hugetlb_optimize_vmemmap", "r");
+	if (f) {
+		hvo = fgetc(f) == '1';
+		fclose(f);
+	}
 	sigbus_probe_install();
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(scenarios));
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++) {
 		scenarios[i].fn();
-		ksft_test_result_pass("%s\n", scenarios[i].name);
+		ksft_test_result_pass("%s %s\n", scenarios[i].name, hs.name);
 	}
-	gmem_hp_check(SIZE_KB, &pool, 0, 0, "end of the test");
+	gmem_hp_check(hs.kb, &pool, 0, 0, "end of the test");
 	ksft_finished();
 }
