@@ -65,7 +65,7 @@
 #include "hugetlb_internal.h"
 #include "hugetlb_vmemmap.h"
 
-#define GMEM_PMD_NR	(1UL << PMD_ORDER)
+#define GMEM_PMD_NR	BIT(PMD_ORDER)
 
 struct gmem_hugetlb {
 	struct gmem_alloc alloc;
@@ -713,17 +713,15 @@ static struct folio *gmem_hugetlb_rebuild(struct gmem_hugetlb_block *blk,
 	if (gmem_hugetlb_block_poisoned(blk))
 		goto undo;
 	for (j = 0; blk->piece_order && j < nr; j += step) {
-		struct folio *piece = pfn_folio(blk->pfn + j);
-
-		if (hugetlb_vmemmap_restore_folio(blk->h_pieces, piece)) {
-			while (j) {
-				j -= step;
-				if (blk->vmemmap_optimize)
-					hugetlb_vmemmap_optimize_folio(blk->h_pieces,
-						pfn_folio(blk->pfn + j));
-			}
-			goto undo;
+		if (!hugetlb_vmemmap_restore_folio(blk->h_pieces,
+						   pfn_folio(blk->pfn + j)))
+			continue;
+		while (j && blk->vmemmap_optimize) {
+			j -= step;
+			hugetlb_vmemmap_optimize_folio(blk->h_pieces,
+						       pfn_folio(blk->pfn + j));
 		}
+		goto undo;
 	}
 
 	if (blk->piece_order) {

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Helpers for tests of HugeTLB guest_memfd: the pool's counters, globally
- * and per NUMA node, and the split state guest_memfd reports in fdinfo.
+ * and per NUMA node, the split state guest_memfd reports in fdinfo, and a
+ * VM whose guest checks the whole file.
  */
 #ifndef SELFTEST_KVM_GMEM_HUGETLB_UTIL_H
 #define SELFTEST_KVM_GMEM_HUGETLB_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <linux/sizes.h>
+
+#include "kvm_util.h"
 
 #define GMEM_HP_MAX_NODES	4
 
@@ -40,5 +45,28 @@ void gmem_fdinfo_read(int fd, struct gmem_fdinfo *fi);
 /* Assert the file holds these folios and split blocks. */
 void gmem_fdinfo_check(int fd, long huge, long f2m, long f4k, long split,
 		       const char *what);
+
+/*
+ * A KVM_X86_SW_PROTECTED_VM with one vCPU and one HugeTLB guest_memfd file
+ * of @size bytes, mapped by the host (MAP_SHARED) and bound at GMEM_HVM_GPA.
+ * The guest, each time it runs, reads word 0 of every 4K page of the file
+ * and checks it against the array at @gexpect (the host's view of it), that
+ * gmem_hvm_guest_check() fills.
+ */
+#define GMEM_HVM_GPA		SZ_4G
+#define GMEM_HVM_SLOT		10
+
+struct gmem_hvm {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	int fd;
+	u8 *mem;
+	u64 size;
+	u64 *gexpect;
+};
+
+void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags);
+void gmem_hvm_destroy(struct gmem_hvm *g);
+void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what);
 
 #endif /* SELFTEST_KVM_GMEM_HUGETLB_UTIL_H */

@@ -7,8 +7,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include "gmem_hugetlb_util.h"
+#include "kvm_util.h"
+#include "processor.h"
 #include "test_util.h"
+#include "ucall_common.h"
+
+/* The guest's expect array, in a memslot of its own past a 1G file. */
+#define GMEM_HVM_EXPECT_GPA	(8ULL << 30)
+#define GMEM_HVM_EXPECT_SLOT	11
 
 static long read_long(const char *path, bool must)
 {
@@ -143,4 +152,85 @@ void gmem_fdinfo_check(int fd, long huge, long f2m, long f4k, long split,
 		    "%s: fdinfo has %ld huge, %ld 2M, %ld 4K folios and %ld split blocks, expected %ld huge, %ld 2M, %ld 4K and %ld split",
 		    what, fi.folios_huge, fi.folios_2m, fi.folios_4k, fi.split_blocks,
 		    huge, f2m, f4k, split);
+}
+
+static u64 *gmem_hvm_expect;
+static u64 gmem_hvm_pages;
+
+static void gmem_hvm_guest_code(void)
+{
+	u64 i, val;
+
+	/* The first run only maps the guest's code, stack and data. */
+	for (i = 0; i < gmem_hvm_pages; i += PAGE_SIZE / sizeof(u64))
+		READ_ONCE(gmem_hvm_expect[i]);
+	GUEST_SYNC(0);
+	for (;;) {
+		for (i = 0; i < gmem_hvm_pages; i++) {
+			val = READ_ONCE(*(u64 *)(GMEM_HVM_GPA + i * PAGE_SIZE));
+			__GUEST_ASSERT(val == gmem_hvm_expect[i],
+				       "page %lu holds 0x%lx, expected 0x%lx",
+				       i, val, gmem_hvm_expect[i]);
+		}
+		GUEST_SYNC(1);
+	}
+}
+
+void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags)
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	u64 pages = size / PAGE_SIZE;
+	u64 expect_pages = DIV_ROUND_UP(pages * sizeof(u64), PAGE_SIZE);
+
+	memset(g, 0, sizeof(*g));
+	g->size = size;
+	g->vm = __vm_create_shape_with_one_vcpu(shape, &g->vcpu, expect_pages,
+						gmem_hvm_guest_code);
+	TEST_ASSERT(g->vm->gmem_attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE,
+		    "guest_memfd does not track PRIVATE for a SW-protected VM");
+	g->fd = vm_create_guest_memfd(g->vm, size, flags);
+	g->mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd);
+	vm_set_user_memory_region2(g->vm, GMEM_HVM_SLOT, KVM_MEM_GUEST_MEMFD,
+				   GMEM_HVM_GPA, size, g->mem, g->fd, 0);
+	virt_map_level(g->vm, GMEM_HVM_GPA, GMEM_HVM_GPA, size, PG_LEVEL_2M);
+
+	vm_userspace_mem_region_add(g->vm, VM_MEM_SRC_ANONYMOUS, GMEM_HVM_EXPECT_GPA,
+				    GMEM_HVM_EXPECT_SLOT, expect_pages, 0);
+	virt_map(g->vm, GMEM_HVM_EXPECT_GPA, GMEM_HVM_EXPECT_GPA, expect_pages);
+	g->gexpect = addr_gpa2hva(g->vm, GMEM_HVM_EXPECT_GPA);
+	gmem_hvm_expect = (u64 *)GMEM_HVM_EXPECT_GPA;
+	gmem_hvm_pages = pages;
+	sync_global_to_guest(g->vm, gmem_hvm_expect);
+	sync_global_to_guest(g->vm, gmem_hvm_pages);
+	vcpu_run(g->vcpu);
+	TEST_ASSERT_EQ(get_ucall(g->vcpu, NULL), UCALL_SYNC);
+}
+
+void gmem_hvm_destroy(struct gmem_hvm *g)
+{
+	kvm_munmap(g->mem, g->size);
+	kvm_close(g->fd);
+	kvm_vm_free(g->vm);
+	memset(g, 0, sizeof(*g));
+}
+
+void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what)
+{
+	struct ucall uc;
+
+	memcpy(g->gexpect, expect, g->size / PAGE_SIZE * sizeof(u64));
+	vcpu_run(g->vcpu);
+	switch (get_ucall(g->vcpu, &uc)) {
+	case UCALL_SYNC:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("%s: unexpected exit %s", what,
+			  exit_reason_str(g->vcpu->run->exit_reason));
+	}
 }

@@ -15,9 +15,7 @@
  * conversions, fallocate() and hole punches cover whole huge pages.  The host
  * and the guest write and check three 4K pieces of each huge page, its first,
  * a middle and its last 4K, and the guest maps only those.  Converting part
- * of a 2M page splits its folio (test_precision()); converting part of a 1G
- * page fails with EOPNOTSUPP until 1G folios can be split: scenarios that
- * need that check it and report a SKIP.  A file has
+ * of a huge page splits its folio (test_precision()).  A file has
  * at most two 1G pages, so some scenarios use fewer pages with -p 1G.
  *
  * With kvm.gmem_in_place_conversion=N the test only checks that the feature
@@ -757,11 +755,10 @@ static int test_precision_pages(void)
 }
 
 /*
- * c. With 4K pages, see test_precision_pages().  With 2M pages, converting
+ * c. With 4K pages, see test_precision_pages().  With huge pages, converting
  * part of a huge page splits its folio: exactly the 4K pieces in the range
  * change state, their data and the rest of the file stay, and converting the
- * pages back merges it.  1G folios are not split yet: converting less than a
- * whole 1G page fails with EOPNOTSUPP and changes nothing: SKIP.
+ * pages back merges it.
  */
 static int test_precision(void)
 {
@@ -787,7 +784,6 @@ static int test_precision(void)
 		{ "all but the last 4K of the file to shared", 0,
 		  2 * page_size - base_page_size, 0 },
 	};
-	bool split = backing->size == SZ_2M;
 	u64 tags[MAX_PAGES], off;
 	struct gmem_test t;
 	size_t i, page, smp;
@@ -807,18 +803,10 @@ static int test_precision(void)
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		r = __gmem_set_attributes(t.fd, cases[i].offset, cases[i].size,
 					  cases[i].attributes, NULL);
-		if (!split) {
-			TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
-				    "Converting %s (offset 0x%lx size 0x%lx) of a %s HugeTLB file should fail with EOPNOTSUPP, got r = %d errno = %d",
-				    cases[i].what, cases[i].offset, cases[i].size,
-				    backing->name, r, errno);
-			check_pages(t.mem, "SP", tags, cases[i].what);
-			continue;
-		}
 		TEST_ASSERT(!r,
-			    "Converting %s (offset 0x%lx size 0x%lx) of a 2M HugeTLB file failed, errno = %d (%s)",
+			    "Converting %s (offset 0x%lx size 0x%lx) of a %s HugeTLB file failed, errno = %d (%s)",
 			    cases[i].what, cases[i].offset, cases[i].size,
-			    errno, strerror(errno));
+			    backing->name, errno, strerror(errno));
 
 		/* Each sampled 4K piece has the state its offset says. */
 		for (page = 0; page < t.npages; page++) {
@@ -846,13 +834,7 @@ static int test_precision(void)
 	check_pages(t.mem, "SS", tags, "page 1 converted back to shared");
 
 	gmem_test_destroy(&t);
-	if (split)
-		return KSFT_PASS;
-
-	snprintf(skip_reason, sizeof(skip_reason),
-		 "4K conversion inside a %s folio: EOPNOTSUPP until 1G folios split",
-		 backing->name);
-	return KSFT_SKIP;
+	return KSFT_PASS;
 }
 
 /* d. Converting pages that were never allocated, then allocating by fault. */
@@ -1381,8 +1363,7 @@ static void check_einval(struct gmem_test *t, const struct einval_case *c,
 
 /*
  * j. Invalid arguments fail with EINVAL and change nothing.  With huge pages
- * too: the "unaligned" cases are not 4K aligned, all others are huge page
- * aligned, so EOPNOTSUPP (test_precision()) never applies.
+ * too: the "unaligned" cases are not 4K aligned.
  */
 static int test_einval(void)
 {

@@ -1579,10 +1579,9 @@ static void check_samples_after(struct gvm *g, struct samples *s, u64 off, u64 s
 }
 
 /*
- * Convert each range to @attributes and back.  A 2M file splits and merges
+ * Convert each range to @attributes and back.  The file splits and merges
  * its folios: exactly the samples in the range change state, with their
- * data, and the pool does not move.  1G folios are not split yet: each such
- * conversion fails with EOPNOTSUPP.  @was_private: each huge page's state.
+ * data, and the pool does not move.  @was_private: each huge page's state.
  */
 static void unaligned_conversions(struct gvm *g, struct samples *s,
 				  const struct hp_counts *base, long n,
@@ -1598,13 +1597,6 @@ static void unaligned_conversions(struct gvm *g, struct samples *s,
 		error_offset = 0;
 		r = __gmem_set_attributes(g->fd, ranges[i].off, ranges[i].size, attributes,
 					  &error_offset);
-		if (is_1g(g->hs)) {
-			TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
-				    "Converting [0x%lx, 0x%lx) of a %s file to %s: expected EOPNOTSUPP, got r = %d errno = %d (%s)",
-				    ranges[i].off, ranges[i].off + ranges[i].size, g->hs->name,
-				    attributes ? "private" : "shared", r, errno, strerror(errno));
-			continue;
-		}
 		TEST_ASSERT(!r,
 			    "Converting [0x%lx, 0x%lx) of a %s file to %s failed: errno = %d (%s), error_offset 0x%lx",
 			    ranges[i].off, ranges[i].off + ranges[i].size, g->hs->name,
@@ -1628,11 +1620,7 @@ static void unaligned_conversions(struct gvm *g, struct samples *s,
 	}
 }
 
-/*
- * In-place conversion of huge page aligned and unaligned ranges; the ranges
- * that would split a 1G folio are refused (for now) without changing
- * anything.
- */
+/* In-place conversion of huge page aligned and unaligned ranges. */
 static int test_conversion(const struct hsize *hs)
 {
 	const long n = is_1g(hs) ? 1 : 2;
@@ -1661,10 +1649,6 @@ static int test_conversion(const struct hsize *hs)
 		ksft_print_msg("No in-place conversion (kvm.gmem_in_place_conversion=N?)\n");
 		return KSFT_SKIP;
 	}
-
-	if (is_1g(hs))
-		ksft_print_msg("%s\n",
-			       "1G folios are not split yet: converting ranges not aligned to 1G must fail with EOPNOTSUPP");
 
 	if (n > 1) {
 		ranges[nr_ranges++] = (struct conv_range){ hp / 2, hp };

@@ -23,23 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
 
 #include <linux/falloc.h>
 #include <linux/sizes.h>
 
 #include "gmem_hugetlb_util.h"
 #include "kvm_util.h"
-#include "processor.h"
 #include "test_util.h"
-#include "ucall_common.h"
-
-/* Above the guest's code, stack and page tables in slot0, and above MMIO. */
-#define TEST_GPA	SZ_4G
-#define TEST_SLOT	10
-/* Past the largest file (1G). */
-#define EXPECT_GPA	(2 * SZ_4G)
-#define EXPECT_SLOT	11
 
 #define PMD_PAGES	(SZ_2M / PAGE_SIZE)
 #define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
@@ -62,38 +52,13 @@ static struct {
 static u64 blk_pages, nr_pages;
 static bool hvo;
 
-/* The guest reads word 0 of every page and checks it against this array. */
-static u64 *guest_expect;
-static u64 guest_nr_pages;
-
-static void guest_code(void)
-{
-	u64 i, val;
-
-	/* The first run only maps the guest's code, stack and data. */
-	for (i = 0; i < guest_nr_pages; i += PAGE_SIZE / sizeof(u64))
-		READ_ONCE(guest_expect[i]);
-	GUEST_SYNC(0);
-	for (;;) {
-		for (i = 0; i < guest_nr_pages; i++) {
-			val = READ_ONCE(*(u64 *)(TEST_GPA + i * PAGE_SIZE));
-			__GUEST_ASSERT(val == guest_expect[i],
-				       "page %lu holds 0x%lx, expected 0x%lx",
-				       i, val, guest_expect[i]);
-		}
-		GUEST_SYNC(1);
-	}
-}
-
-/* A VM, its vCPU, and one HugeTLB guest_memfd file mapped by both. */
+/* The VM and file of gmem_hugetlb_util, and the model of the file. */
 struct split_vm {
-	struct kvm_vm *vm;
-	struct kvm_vcpu *vcpu;
+	struct gmem_hvm g;
 	int fd;
 	u8 *mem;
 	u64 *expect;		/* word 0 of each page, private or not */
 	u8 *private;		/* the model: one byte a page */
-	u64 *gexpect;		/* the guest's guest_expect[] */
 	/* 2M blocks whose every page host_check() reads (else a sample). */
 	u64 hot[4];
 	int nr_hot;
@@ -171,47 +136,20 @@ static void check_pools(const struct gmem_hp_counts *huge,
 
 static void split_vm_init(struct split_vm *s)
 {
-	const struct vm_shape shape = {
-		.mode = VM_MODE_DEFAULT,
-		.type = KVM_X86_SW_PROTECTED_VM,
-	};
-	u64 size = nr_pages * PAGE_SIZE;
-	u64 expect_pages = DIV_ROUND_UP(nr_pages * sizeof(u64), PAGE_SIZE);
-
 	memset(s, 0, sizeof(*s));
 	s->expect = calloc(nr_pages, sizeof(u64));
 	s->private = calloc(nr_pages, 1);
 	TEST_ASSERT(s->expect && s->private, "calloc");
 
-	s->vm = __vm_create_shape_with_one_vcpu(shape, &s->vcpu,
-						expect_pages, guest_code);
-	TEST_ASSERT(s->vm->gmem_attributes & PRIVATE,
-		    "guest_memfd does not track PRIVATE for a SW-protected VM");
-	s->fd = vm_create_guest_memfd(s->vm, size, GMEM_FLAGS | hs.flag);
+	gmem_hvm_create(&s->g, nr_pages * PAGE_SIZE, GMEM_FLAGS | hs.flag);
 	gmem_hp_read(hs.kb, &s->created);
-	s->mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd);
-	vm_set_user_memory_region2(s->vm, TEST_SLOT, KVM_MEM_GUEST_MEMFD, TEST_GPA,
-				   size, s->mem, s->fd, 0);
-	virt_map_level(s->vm, TEST_GPA, TEST_GPA, size, PG_LEVEL_2M);
-
-	/* The guest's copy of expect[], in a memslot of its own. */
-	vm_userspace_mem_region_add(s->vm, VM_MEM_SRC_ANONYMOUS, EXPECT_GPA,
-				    EXPECT_SLOT, expect_pages, 0);
-	virt_map(s->vm, EXPECT_GPA, EXPECT_GPA, expect_pages);
-	s->gexpect = addr_gpa2hva(s->vm, EXPECT_GPA);
-	guest_expect = (u64 *)EXPECT_GPA;
-	guest_nr_pages = nr_pages;
-	sync_global_to_guest(s->vm, guest_expect);
-	sync_global_to_guest(s->vm, guest_nr_pages);
-	vcpu_run(s->vcpu);
-	TEST_ASSERT_EQ(get_ucall(s->vcpu, NULL), UCALL_SYNC);
+	s->fd = s->g.fd;
+	s->mem = s->g.mem;
 }
 
 static void split_vm_destroy(struct split_vm *s)
 {
-	kvm_munmap(s->mem, nr_pages * PAGE_SIZE);
-	kvm_close(s->fd);
-	kvm_vm_free(s->vm);
+	gmem_hvm_destroy(&s->g);
 	free(s->expect);
 	free(s->private);
 }
@@ -294,20 +232,7 @@ static void convert_check(struct split_vm *s, u64 first, u64 n, u64 attrs,
 /* Run the guest over every page: it checks each page's word 0. */
 static void guest_touch_all(struct split_vm *s, const char *what)
 {
-	struct ucall uc;
-
-	memcpy(s->gexpect, s->expect, nr_pages * sizeof(u64));
-	vcpu_run(s->vcpu);
-	switch (get_ucall(s->vcpu, &uc)) {
-	case UCALL_SYNC:
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	default:
-		TEST_FAIL("%s: unexpected exit %s", what,
-			  exit_reason_str(s->vcpu->run->exit_reason));
-	}
+	gmem_hvm_guest_check(&s->g, s->expect, what);
 }
 
 struct map_counts {
@@ -316,9 +241,9 @@ struct map_counts {
 
 static void read_maps(struct split_vm *s, struct map_counts *c)
 {
-	c->p4k = vm_get_stat(s->vm, pages_4k);
-	c->p2m = vm_get_stat(s->vm, pages_2m);
-	c->p1g = vm_get_stat(s->vm, pages_1g);
+	c->p4k = vm_get_stat(s->g.vm, pages_4k);
+	c->p2m = vm_get_stat(s->g.vm, pages_2m);
+	c->p1g = vm_get_stat(s->g.vm, pages_1g);
 }
 
 /*
@@ -379,7 +304,7 @@ static void test_precision(void)
 		{ "all but the first and the last page", 1, nr_pages - 2 },
 		{ "one whole huge page", 0, blk_pages },
 	};
-	struct gmem_hp_counts huge, pmd;
+	struct gmem_hp_counts huge, pmd, *pmdp;
 	struct split_vm s;
 	bool have_pmd;
 	int c;
@@ -390,22 +315,23 @@ static void test_precision(void)
 	gmem_hp_check(hs.kb, &s.created, -hs.nr_blocks, -hs.nr_blocks,
 		      "every huge page allocated");
 	read_pools(&huge, &pmd, &have_pmd);
+	pmdp = have_pmd ? &pmd : NULL;
 
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
 		convert_check(&s, cases[c].first, cases[c].n, PRIVATE, &huge,
-			      have_pmd ? &pmd : NULL, cases[c].what);
+			      pmdp, cases[c].what);
 		convert_check(&s, cases[c].first, cases[c].n, 0, &huge,
-			      have_pmd ? &pmd : NULL, cases[c].what);
+			      pmdp, cases[c].what);
 	}
 
 	/* A split block stays split while it is mixed, with no new work. */
-	convert_check(&s, 5, 1, PRIVATE, &huge, have_pmd ? &pmd : NULL, "page 5");
-	convert_check(&s, 7, 3, PRIVATE, &huge, have_pmd ? &pmd : NULL, "pages 7-9");
-	convert_check(&s, 5, 1, 0, &huge, have_pmd ? &pmd : NULL, "page 5");
+	convert_check(&s, 5, 1, PRIVATE, &huge, pmdp, "page 5");
+	convert_check(&s, 7, 3, PRIVATE, &huge, pmdp, "pages 7-9");
+	convert_check(&s, 5, 1, 0, &huge, pmdp, "page 5");
 	/* Uniform again: one folio, all the way up. */
-	convert_check(&s, 0, PMD_PAGES, PRIVATE, &huge, have_pmd ? &pmd : NULL,
+	convert_check(&s, 0, PMD_PAGES, PRIVATE, &huge, pmdp,
 		      "the first 2M block");
-	convert_check(&s, 0, nr_pages, 0, &huge, have_pmd ? &pmd : NULL, "the file");
+	convert_check(&s, 0, nr_pages, 0, &huge, pmdp, "the file");
 	split_vm_destroy(&s);
 }
 
@@ -466,6 +392,7 @@ static void test_punch_close(void)
 	struct gmem_hp_counts pool, pmd_pool, filled, pmd_filled, now;
 	u64 last = (hs.nr_blocks - 1) * blk_pages, i, val;
 	struct split_vm s;
+	struct kvm_vm *vm;
 	bool have_pmd;
 	int fd, tries;
 	long nfree;
@@ -485,13 +412,13 @@ static void test_punch_close(void)
 	for (i = 8; i < 12; i++)
 		s.expect[i] = 0;
 	check_fdinfo(&s, "4 pages punched");
-	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "4 pages punched");
+	check_pools(&filled, (have_pmd ? &pmd_filled : NULL), "4 pages punched");
 	host_check(&s, "4 pages punched");
 
 	/* Nothing is written back: the kernel must not drop split pages. */
 	TEST_ASSERT(system("echo 3 > /proc/sys/vm/drop_caches") == 0, "drop_caches");
 	check_fdinfo(&s, "after drop_caches");
-	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "after drop_caches");
+	check_pools(&filled, (have_pmd ? &pmd_filled : NULL), "after drop_caches");
 	host_check(&s, "after drop_caches");
 
 	/* All of the first: its huge page goes back to the file's reservation. */
@@ -524,18 +451,18 @@ static void test_punch_close(void)
 			break;
 		usleep(10000);
 	}
-	check_pools(&pool, have_pmd ? &pmd_pool : NULL, "file with a split huge page closed");
+	check_pools(&pool, (have_pmd ? &pmd_pool : NULL), "file with a split huge page closed");
 
 	/* Every free huge page in one new file, right away. */
 	nfree = pool.free - pool.resv;
-	s.vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	fd = __vm_create_guest_memfd(s.vm, nfree * hs.size, GMEM_FLAGS | hs.flag);
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	fd = __vm_create_guest_memfd(vm, nfree * hs.size, GMEM_FLAGS | hs.flag);
 	TEST_ASSERT(fd >= 0,
 		    "A file of all %ld free %s pages after the close failed, errno %d (%s)",
 		    nfree, hs.name, errno, strerror(errno));
 	kvm_close(fd);
-	kvm_vm_free(s.vm);
-	check_pools(&pool, have_pmd ? &pmd_pool : NULL, "after the full-size file");
+	kvm_vm_free(vm);
+	check_pools(&pool, (have_pmd ? &pmd_pool : NULL), "after the full-size file");
 }
 
 static const struct {
