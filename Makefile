@@ -1,6 +1,7 @@
 # gmem-hugetlb: build, boot and test an overlay on Debian's Linux 7.3.4.
 #
 #   make check [T=regex]   build, boot, run the tests (and checkpatch); the CI gate
+#   make stress [T=regex]  the long runs of tests/stress-plan (not in CI)
 #   make run               build, boot, show a guest running on guest_memfd
 #   make tree | export | export-check   the scratch kernel tree (see README)
 #
@@ -11,7 +12,7 @@ BUILD ?= $(TOP)/build
 T     ?=
 export TOP BUILD T
 
-.PHONY: all check run tree export export-check deps fetch kernel selftests initramfs checkpatch
+.PHONY: all check stress run tree export export-check deps fetch kernel selftests initramfs checkpatch
 
 all: check
 
@@ -44,6 +45,9 @@ checkpatch: tree
 
 check: initramfs
 	@scripts/check.sh
+
+stress: initramfs
+	@PLAN=$(TOP)/tests/stress-plan scripts/check.sh
 
 run: initramfs
 	@scripts/run.sh

@@ -31,6 +31,7 @@
 
 #include "gmem_hugetlb_util.h"
 #include "kvm_util.h"
+#include "processor.h"
 #include "test_util.h"
 
 #define PMD_PAGES	(SZ_2M / PAGE_SIZE)
@@ -232,9 +233,9 @@ static void rnd_range(u64 *first, u64 *n)
 	*first = rnd(nr_pages);
 	max = nr_pages - *first;
 	if (r < 5)
-		*n = 1 + rnd(min(max, 16));
+		*n = 1 + rnd(min_t(u64, max, 16));
 	else if (r < 8)
-		*n = 1 + rnd(min(max, (u64)3 * PMD_PAGES));
+		*n = 1 + rnd(min_t(u64, max, (3 * PMD_PAGES)));
 	else
 		*n = 1 + rnd(max);
 	/* Sometimes aligned to 2M or to the huge page, where splits end. */
@@ -243,7 +244,7 @@ static void rnd_range(u64 *first, u64 *n)
 
 		*first = *first / a * a;
 		*n = max_t(u64, *n / a * a, a);
-		*n = min(*n, nr_pages - *first);
+		*n = min_t(u64, *n, nr_pages - *first);
 	}
 }
 
@@ -285,7 +286,7 @@ static void op_fallocate(void)
 	u64 first, n, b;
 
 	rnd_range(&first, &n);
-	kvm_fallocate(m.g.fd, 0, first * PAGE_SIZE, n * PAGE_SIZE);
+	kvm_fallocate(m.g.fd, FALLOC_FL_KEEP_SIZE, first * PAGE_SIZE, n * PAGE_SIZE);
 	for (b = first / blk_pages; b * blk_pages < first + n; b++)
 		allocate(b * blk_pages);
 	check_counts("fallocate");

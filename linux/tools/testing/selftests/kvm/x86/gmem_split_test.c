@@ -29,6 +29,7 @@
 
 #include "gmem_hugetlb_util.h"
 #include "kvm_util.h"
+#include "processor.h"
 #include "test_util.h"
 
 #define PMD_PAGES	(SZ_2M / PAGE_SIZE)
