@@ -117,7 +117,7 @@ struct gmem_split_block {
 	struct folio *folio;		/* frozen, vmemmap restored */
 	pgoff_t base;
 	unsigned int order;
-	bool frozen_here;		/* holds a reference of ours, frozen */
+	bool has_ref;			/* an existing folio: we hold a reference */
 	struct gmem_hugetlb_block *blk;
 	struct xa_state xas;		/* preallocated xarray nodes */
 	struct xa_state xas2;		/* 1G: the second level's nodes */
@@ -268,7 +268,7 @@ static int gmem_hugetlb_stage_block(struct gmem_hugetlb *gh,
 				    struct address_space *mapping,
 				    struct gmem_split_block *sb,
 				    struct folio *folio, pgoff_t base,
-				    unsigned int order, bool frozen)
+				    unsigned int order, bool future)
 {
 	unsigned int piece_order = order > PMD_ORDER ? PMD_ORDER : 0;
 	int i, r = -ENOMEM;
@@ -299,23 +299,10 @@ static int gmem_hugetlb_stage_block(struct gmem_hugetlb *gh,
 	}
 	if (xas_error(&sb->xas) || xas_error(&sb->xas2))
 		goto err_destroy;
-	if (frozen)
-		return 0;
-
-	sb->blk->vmemmap_optimize = folio_test_hugetlb_vmemmap_optimized(folio);
-
-	/* The page cache's references and the caller's. */
-	r = -EAGAIN;
-	if (!gmem_hugetlb_freeze(folio, folio_nr_pages(folio) + 1))
-		goto err_destroy;
-
-	/* Pieces are written as ordinary struct pages: they need their own. */
-	if (hugetlb_vmemmap_restore_folio(folio_hstate(folio), folio)) {
-		folio_ref_unfreeze(folio, folio_nr_pages(folio) + 1);
-		r = -ENOMEM;
-		goto err_destroy;
-	}
-	sb->frozen_here = true;
+	/* An existing folio: the caller's lookup reference is ours now. */
+	sb->has_ref = !future;
+	if (sb->has_ref)
+		sb->blk->vmemmap_optimize = folio_test_hugetlb_vmemmap_optimized(folio);
 	return 0;
 
 err_destroy:
@@ -336,13 +323,8 @@ static void gmem_hugetlb_unstage_block(struct gmem_hugetlb *gh,
 	xa_release(gmem_hugetlb_split_xa(gh, sb->order), sb->base >> sb->order);
 	xas_destroy(&sb->xas);
 	xas_destroy(&sb->xas2);
-
-	if (sb->frozen_here) {
-		if (sb->blk->vmemmap_optimize)
-			hugetlb_vmemmap_optimize_folio(folio_hstate(folio), folio);
-		folio_ref_unfreeze(folio, folio_nr_pages(folio) + 1);
+	if (sb->has_ref)
 		folio_put(folio);
-	}
 	kfree(sb->blk);
 }
 
@@ -351,7 +333,7 @@ static void gmem_hugetlb_split_abort(struct gmem_alloc *a, struct gmem_split *sp
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
 	int i;
 
-	/* 2M blocks first: those inside a staged 1G split are its pieces. */
+	/* Nothing is frozen here; 2M blocks first, as they were staged last. */
 	for (i = sp->nr_pmd - 1; i >= 0; i--)
 		gmem_hugetlb_unstage_block(gh, &sp->pmd[i]);
 	for (i = sp->nr_huge - 1; i >= 0; i--)
@@ -660,17 +642,105 @@ static void gmem_hugetlb_commit_pmd(struct gmem_hugetlb *gh,
 	gh->vmemmap_kb += blk->vmemmap_kb;
 }
 
-static void gmem_hugetlb_split_commit(struct gmem_alloc *a, struct gmem_split *sp)
+/* The staged folios that exist, huge ones first: what commit freezes. */
+static struct gmem_split_block *gmem_hugetlb_staged(struct gmem_split *sp, int i)
+{
+	if (i < sp->nr_huge)
+		return &sp->huge[i];
+	i -= sp->nr_huge;
+	return i < sp->nr_pmd ? &sp->pmd[i] : NULL;
+}
+
+/*
+ * Freeze every staged folio at the page cache's references plus ours, and
+ * give it its own struct pages back (hugetlb_free_vmemmap), or undo it all:
+ * -EAGAIN if one stays referenced, -ENOMEM.
+ */
+static int gmem_hugetlb_freeze_staged(struct gmem_split *sp, pgoff_t *err_index)
+{
+	struct gmem_split_block *sb;
+	int i, r = 0;
+
+	for (i = 0; (sb = gmem_hugetlb_staged(sp, i)); i++) {
+		if (!sb->has_ref)
+			continue;
+		if (!gmem_hugetlb_freeze(sb->folio, folio_nr_pages(sb->folio) + 1)) {
+			r = -EAGAIN;
+			break;
+		}
+		if (hugetlb_vmemmap_restore_folio(folio_hstate(sb->folio), sb->folio)) {
+			folio_ref_unfreeze(sb->folio, folio_nr_pages(sb->folio) + 1);
+			r = -ENOMEM;
+			break;
+		}
+	}
+	if (!r)
+		return 0;
+
+	*err_index = sb->base;
+	while (i--) {
+		sb = gmem_hugetlb_staged(sp, i);
+		if (!sb->has_ref)
+			continue;
+		if (sb->blk->vmemmap_optimize)
+			hugetlb_vmemmap_optimize_folio(folio_hstate(sb->folio), sb->folio);
+		folio_ref_unfreeze(sb->folio, folio_nr_pages(sb->folio) + 1);
+	}
+	return r;
+}
+
+/*
+ * The hugetlb fault mutexes of the huge pages @sp touches (at most two, in
+ * hash order), held while their folios are frozen: every guest_memfd lookup
+ * of a HugeTLB file takes its huge page's mutex first, so none spins on a
+ * frozen folio while this sleeps.
+ */
+static int gmem_hugetlb_split_mutexes(struct gmem_alloc *a, struct gmem_split *sp,
+				      u32 hash[2])
+{
+	struct gmem_split_block *sb;
+	int i, n = 0;
+	u32 h;
+
+	for (i = 0; (sb = gmem_hugetlb_staged(sp, i)); i++) {
+		h = hugetlb_fault_mutex_hash(sp->mapping, sb->base >> a->order);
+		if ((n && hash[0] == h) || (n == 2 && hash[1] == h))
+			continue;
+		hash[n++] = h;
+	}
+	if (n == 2 && hash[0] > hash[1])
+		swap(hash[0], hash[1]);
+	return n;
+}
+
+static int gmem_hugetlb_split_commit(struct gmem_alloc *a, struct gmem_split *sp,
+				     pgoff_t *err_index)
 {
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
-	int i;
+	u32 hash[2];
+	int i, n, r;
 
-	/* The lookup references the folios were frozen with are gone now. */
-	for (i = 0; i < sp->nr_huge; i++)
-		gmem_hugetlb_commit_huge(gh, sp, &sp->huge[i]);
-	for (i = 0; i < sp->nr_pmd; i++)
-		gmem_hugetlb_commit_pmd(gh, sp, &sp->pmd[i]);
-	kfree(sp);
+	n = gmem_hugetlb_split_mutexes(a, sp, hash);
+	mutex_lock(&hugetlb_fault_mutex_table[hash[0]]);
+	if (n == 2)
+		mutex_lock_nested(&hugetlb_fault_mutex_table[hash[1]],
+				  SINGLE_DEPTH_NESTING);
+
+	r = gmem_hugetlb_freeze_staged(sp, err_index);
+	if (!r) {
+		/* The lookup references are the page cache's now. */
+		for (i = 0; i < sp->nr_huge; i++)
+			gmem_hugetlb_commit_huge(gh, sp, &sp->huge[i]);
+		for (i = 0; i < sp->nr_pmd; i++)
+			gmem_hugetlb_commit_pmd(gh, sp, &sp->pmd[i]);
+	}
+
+	if (n == 2)
+		mutex_unlock(&hugetlb_fault_mutex_table[hash[1]]);
+	mutex_unlock(&hugetlb_fault_mutex_table[hash[0]]);
+	if (!r)
+		kfree(sp);
+	return r;
 }
 
 /* A raw page of @blk, or a 2M piece of it, is poisoned. */
@@ -769,9 +839,9 @@ static void gmem_hugetlb_forget(struct gmem_hugetlb *gh,
 	gh->vmemmap_kb -= blk->vmemmap_kb;
 }
 
-static bool gmem_hugetlb_merge(struct gmem_alloc *a,
-			       struct address_space *mapping, pgoff_t index,
-			       unsigned int order)
+static bool __gmem_hugetlb_merge(struct gmem_alloc *a,
+				 struct address_space *mapping, pgoff_t index,
+				 unsigned int order)
 {
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
 	pgoff_t base = round_down(index, 1UL << order);
@@ -788,8 +858,8 @@ static bool gmem_hugetlb_merge(struct gmem_alloc *a,
 	if (blk->piece_order) {
 		xa_for_each_range(&gh->pmd_blocks, sindex, sub, base >> PMD_ORDER,
 				  (base >> PMD_ORDER) + (1UL << (order - PMD_ORDER)) - 1)
-			if (!gmem_hugetlb_merge(a, mapping, sindex << PMD_ORDER,
-						PMD_ORDER))
+			if (!__gmem_hugetlb_merge(a, mapping, sindex << PMD_ORDER,
+						  PMD_ORDER))
 				return false;
 	}
 
@@ -808,6 +878,20 @@ static bool gmem_hugetlb_merge(struct gmem_alloc *a,
 	gmem_hugetlb_forget(gh, blk);
 	kfree(blk);
 	return true;
+}
+
+/* Merges under the huge page's fault mutex: see gmem_hugetlb_split_mutexes(). */
+static bool gmem_hugetlb_merge(struct gmem_alloc *a,
+			       struct address_space *mapping, pgoff_t index,
+			       unsigned int order)
+{
+	u32 hash = hugetlb_fault_mutex_hash(mapping, index >> a->order);
+	bool merged;
+
+	mutex_lock(&hugetlb_fault_mutex_table[hash]);
+	merged = __gmem_hugetlb_merge(a, mapping, index, order);
+	mutex_unlock(&hugetlb_fault_mutex_table[hash]);
+	return merged;
 }
 
 static void gmem_hugetlb_retire_work(struct work_struct *work)

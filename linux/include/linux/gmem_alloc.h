@@ -10,6 +10,8 @@
  *
  * Locking: ->get_folio is called with the mapping's invalidate_lock held
  * shared or not at all (KVM faults); ->punch with it held exclusively.
+ * Files whose allocator splits folios must be looked up through
+ * ->get_folio only (see ->split_commit).
  * Allocators may take hugetlb_lock and their own locks inside; they never
  * call back into guest_memfd or KVM.
  */
@@ -51,23 +53,26 @@ struct gmem_alloc_ops {
 		      loff_t start, loff_t end);
 	/*
 	 * Splitting and merging folios in place.  A split is staged so that a
-	 * caller can do everything that may fail before its point of no
-	 * return: ->split_prepare stages what it takes for each point's index
-	 * to sit in a folio of at most 2^order pages, and may fail (-EAGAIN: a
-	 * folio stayed referenced, -ENOMEM; *@err_index: the point's index)
-	 * without changing anything.  After
-	 * it succeeds the caller zaps every KVM mapping larger than the
-	 * points' future folios and calls ->split_commit, which cannot fail,
-	 * or ->split_abort.  *@sp is left NULL when nothing needs splitting
-	 * (not allocated, small enough, or a poisoned folio, which stays
-	 * whole).  ->merge is best effort: it returns true if the block of
-	 * 2^@order pages at @index is one folio again.  The caller holds the
-	 * mapping's invalidate_lock exclusively for all four.
+	 * caller can do what may fail before its point of no return:
+	 * ->split_prepare stages what it takes for each point's index to sit
+	 * in a folio of at most 2^order pages (page cache nodes, bookkeeping;
+	 * -ENOMEM) and changes nothing.  The caller then keeps KVM from
+	 * mapping the staged huge pages (an invalidation over all of them) and
+	 * zaps their mappings, and calls ->split_commit: it freezes the folios
+	 * and restores their struct pages, and may still fail without changing
+	 * anything (-EAGAIN: a folio stayed referenced, -ENOMEM; *@err_index is
+	 * set), else splits them, which cannot fail.  ->split_abort releases a
+	 * staged split that was not committed.  *@sp is left NULL when nothing
+	 * needs splitting (not allocated, small enough, or a poisoned folio,
+	 * which stays whole).  ->merge is best effort: it returns true if the
+	 * block of 2^@order pages at @index is one folio again.  The caller
+	 * holds the mapping's invalidate_lock exclusively for all four.
 	 */
 	int (*split_prepare)(struct gmem_alloc *a, struct address_space *mapping,
 			     const struct gmem_split_point *pts, int n,
 			     struct gmem_split **sp, pgoff_t *err_index);
-	void (*split_commit)(struct gmem_alloc *a, struct gmem_split *sp);
+	int (*split_commit)(struct gmem_alloc *a, struct gmem_split *sp,
+			    pgoff_t *err_index);
 	void (*split_abort)(struct gmem_alloc *a, struct gmem_split *sp);
 	bool (*merge)(struct gmem_alloc *a, struct address_space *mapping,
 		      pgoff_t index, unsigned int order);

@@ -258,9 +258,13 @@ retry:
 /*
  * Tell every VM bound to [@start, @end) that the attributes change: zap its
  * mappings of the old kind and keep its faults out until kvm_gmem_convert_end.
+ * [@zstart, @zend) contains the range and the huge pages being split: KVM's
+ * faults stay out of all of it and every mapping in it goes, so that none
+ * can map a folio about to be split at its old size.
  */
 static void kvm_gmem_convert_start(struct inode *inode, pgoff_t start,
-				   pgoff_t end, unsigned long attrs)
+				   pgoff_t end, pgoff_t zstart, pgoff_t zend,
+				   unsigned long attrs)
 {
 	struct kvm_memory_slot *slot;
 	struct gmem_file *f;
@@ -273,16 +277,24 @@ static void kvm_gmem_convert_start(struct inode *inode, pgoff_t start,
 		if (!kvm_gmem_tracks_attributes(kvm))
 			continue;
 
-		xa_for_each_range(&f->bindings, index, slot, start, end - 1) {
-			struct kvm_gfn_range range = kvm_gmem_gfn_range(slot, start, end);
+		xa_for_each_range(&f->bindings, index, slot, zstart, zend - 1) {
+			struct kvm_gfn_range range = kvm_gmem_gfn_range(slot, zstart, zend);
 
 			if (!found_memslot) {
 				found_memslot = true;
 				KVM_MMU_LOCK(kvm);
 				kvm_mmu_invalidate_start(kvm);
 			}
-			range.arg.attributes = attrs;
 			kvm_mmu_invalidate_range_add(kvm, range.start, range.end);
+			if (zstart < start || zend > end) {
+				range.attr_filter = KVM_FILTER_SHARED | KVM_FILTER_PRIVATE;
+				flush |= kvm_mmu_unmap_gfn_range(kvm, &range);
+			}
+			if (slot->gmem.pgoff >= end ||
+			    slot->gmem.pgoff + slot->npages <= start)
+				continue;
+			range = kvm_gmem_gfn_range(slot, start, end);
+			range.arg.attributes = attrs;
 			flush |= kvm_arch_pre_set_memory_attributes(kvm, &range);
 		}
 		if (flush)
@@ -432,11 +444,11 @@ static void kvm_gmem_merge_blocks(struct inode *inode, pgoff_t start,
  * any error the attributes are unchanged (zapped mappings simply refault).
  *
  * Huge blocks that end up with both kinds of pages are split first and
- * blocks that end up uniform are merged after.  The order makes the zap in
- * kvm_gmem_convert_start() the point of no return: before it, a split only
- * freezes the folio and allocates what it needs; after it, committing the
- * split cannot fail, and no KVM mapping is ever larger than its folio
- * because the frozen folio cannot be faulted in again until it is split.
+ * blocks that end up uniform are merged after.  Staging a split allocates
+ * what it needs; kvm_gmem_convert_start() then keeps KVM's faults out of the
+ * whole huge pages and zaps them, so no KVM mapping is ever larger than its
+ * folio; committing freezes the folios and may still fail (mappings simply
+ * refault), and once they are frozen the split cannot fail.
  */
 static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 			    pgoff_t start, pgoff_t end, unsigned long attrs,
@@ -444,6 +456,7 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 {
 	struct address_space *mapping = inode->i_mapping;
 	struct gmem_alloc *a = GMEM_I(inode)->alloc;
+	pgoff_t zstart, zend;
 	struct gmem_split *sp;
 	int r = 0;
 
@@ -468,9 +481,18 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 	if (r)
 		goto out;
 
-	kvm_gmem_convert_start(inode, start, end, attrs);
-	if (sp)
-		a->ops->split_commit(a, sp);
+	/* Splits take whole huge pages out of KVM's reach first. */
+	zstart = sp ? round_down(start, 1UL << a->order) : start;
+	zend = sp ? round_up(end, 1UL << a->order) : end;
+	kvm_gmem_convert_start(inode, start, end, zstart, zend, attrs);
+	if (sp) {
+		r = a->ops->split_commit(a, sp, err_index);
+		if (r) {
+			a->ops->split_abort(a, sp);
+			kvm_gmem_convert_end(inode, start, end, attrs, false);
+			goto out;
+		}
+	}
 	r = kvm_gmem_store_attributes(inode, start, end, attrs);
 	kvm_gmem_convert_end(inode, start, end, attrs, !r);
 	if (!r)

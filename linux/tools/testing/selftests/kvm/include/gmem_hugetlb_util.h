@@ -68,5 +68,13 @@ struct gmem_hvm {
 void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags);
 void gmem_hvm_destroy(struct gmem_hvm *g);
 void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what);
+/* Another vCPU running the same guest code. */
+struct kvm_vcpu *gmem_hvm_add_vcpu(struct gmem_hvm *g, u32 id);
+/*
+ * One pass of @vcpu over the file against the expect array as it is (no
+ * copy); returns how many KVM_EXIT_MEMORY_FAULTs it entered again after.
+ */
+unsigned long gmem_hvm_guest_pass(struct gmem_hvm *g, struct kvm_vcpu *vcpu,
+				  const char *what);
 
 #endif /* SELFTEST_KVM_GMEM_HUGETLB_UTIL_H */

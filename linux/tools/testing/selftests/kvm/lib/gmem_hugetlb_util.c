@@ -217,13 +217,32 @@ void gmem_hvm_destroy(struct gmem_hvm *g)
 	memset(g, 0, sizeof(*g));
 }
 
-void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what)
+struct kvm_vcpu *gmem_hvm_add_vcpu(struct gmem_hvm *g, u32 id)
 {
-	struct ucall uc;
+	struct kvm_vcpu *vcpu = vm_vcpu_add(g->vm, id, gmem_hvm_guest_code);
 
-	memcpy(g->gexpect, expect, g->size / PAGE_SIZE * sizeof(u64));
-	vcpu_run(g->vcpu);
-	switch (get_ucall(g->vcpu, &uc)) {
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(get_ucall(vcpu, NULL), UCALL_SYNC);
+	return vcpu;
+}
+
+unsigned long gmem_hvm_guest_pass(struct gmem_hvm *g, struct kvm_vcpu *vcpu,
+				  const char *what)
+{
+	unsigned long memory_faults = 0;
+	struct ucall uc;
+	int r;
+
+	/*
+	 * A conversion racing with a fault makes KVM exit to let the VMM
+	 * decide; the attributes are the VMM's, so just enter again.
+	 */
+	while ((r = _vcpu_run(vcpu)) && errno == EFAULT &&
+	       vcpu->run->exit_reason == KVM_EXIT_MEMORY_FAULT)
+		memory_faults++;
+	TEST_ASSERT(!r, "%s: KVM_RUN failed, errno %d (%s)", what, errno, strerror(errno));
+
+	switch (get_ucall(vcpu, &uc)) {
 	case UCALL_SYNC:
 		break;
 	case UCALL_ABORT:
@@ -231,6 +250,14 @@ void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *wha
 		break;
 	default:
 		TEST_FAIL("%s: unexpected exit %s", what,
-			  exit_reason_str(g->vcpu->run->exit_reason));
+			  exit_reason_str(vcpu->run->exit_reason));
 	}
+	return memory_faults;
+}
+
+void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what)
+{
+	memcpy(g->gexpect, expect, g->size / PAGE_SIZE * sizeof(u64));
+	TEST_ASSERT(!gmem_hvm_guest_pass(g, g->vcpu, what),
+		    "%s: KVM_EXIT_MEMORY_FAULT with no conversion running", what);
 }

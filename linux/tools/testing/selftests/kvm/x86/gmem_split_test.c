@@ -12,13 +12,15 @@
  * (exactly what the model says minimal splitting gives), the data of the
  * pages, SIGBUS on the host's private pages, the HugeTLB pools' counters
  * (global and per node, both page sizes: a split huge page stays one in-use
- * huge page) and, with a guest, the level KVM maps each block at.
+ * huge page) and, with a guest, the level KVM maps each block at.  A race
+ * scenario splits and merges under two vCPUs' faults.
  *
  * The VM is a KVM_X86_SW_PROTECTED_VM whose guest_memfd tracks the
  * attributes (kvm.gmem_in_place_conversion=Y).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,6 +468,99 @@ static void test_punch_close(void)
 	check_pools(&pool, (have_pmd ? &pmd_pool : NULL), "after the full-size file");
 }
 
+struct race_vcpu {
+	struct split_vm *s;
+	struct kvm_vcpu *vcpu;
+	unsigned long passes, memory_faults;
+};
+
+static volatile bool race_stop;
+
+static void *race_vcpu_fn(void *data)
+{
+	struct race_vcpu *rv = data;
+
+	while (!race_stop) {
+		rv->memory_faults += gmem_hvm_guest_pass(&rv->s->g, rv->vcpu,
+							 "guest reads during the race");
+		rv->passes++;
+	}
+	return NULL;
+}
+
+/*
+ * Two vCPUs read and check every page of the file in a loop while the host
+ * converts single pages and 2M ranges of the first huge page back and forth,
+ * i.e. splits and merges it again and again under the guest's faults.
+ * Conversions may fail with EAGAIN (a fault held the folio) and are retried;
+ * the data never changes, the file ends up whole, the pools do not move.
+ */
+static void test_race(void)
+{
+	const int rounds = blk_pages > PMD_PAGES ? 40 : 200;
+	struct gmem_hp_counts huge, pmd, *pmdp;
+	unsigned long eagain = 0, faults = 0;
+	struct race_vcpu rv[2] = {};
+	pthread_t threads[2];
+	u64 first, n, err;
+	struct split_vm s;
+	bool have_pmd;
+	int i, r;
+
+	split_vm_init(&s);
+	host_fill(&s, 4);
+	memcpy(s.g.gexpect, s.expect, nr_pages * sizeof(u64));
+	read_pools(&huge, &pmd, &have_pmd);
+	pmdp = have_pmd ? &pmd : NULL;
+
+	rv[0].vcpu = s.g.vcpu;
+	rv[1].vcpu = gmem_hvm_add_vcpu(&s.g, 1);
+	race_stop = false;
+	for (i = 0; i < 2; i++) {
+		rv[i].s = &s;
+		pthread_create(&threads[i], NULL, race_vcpu_fn, &rv[i]);
+	}
+
+	srandom(12345);
+	for (i = 0; i < rounds; i++) {
+		if (i % 4 == 3) {
+			first = random() % (blk_pages / PMD_PAGES) * PMD_PAGES;
+			n = PMD_PAGES;
+		} else {
+			first = random() % blk_pages;
+			n = 1 + random() % 3;
+		}
+		n = min_t(u64, n, blk_pages - first);
+		for (r = 0; r < 2; r++) {
+			u64 attrs = r ? 0 : PRIVATE;
+
+			while (__gmem_set_attributes(s.fd, first * PAGE_SIZE, n * PAGE_SIZE,
+						     attrs, &err)) {
+				TEST_ASSERT(errno == EAGAIN,
+					    "race: converting [%lu, %lu) failed, errno %d (%s)",
+					    first, first + n, errno, strerror(errno));
+				eagain++;
+			}
+			memset(s.private + first, !r, n);
+		}
+		host_check(&s, "race: converted back to shared");
+	}
+
+	race_stop = true;
+	for (i = 0; i < 2; i++) {
+		pthread_join(threads[i], NULL);
+		faults += rv[i].memory_faults;
+	}
+	ksft_print_msg("race %s: %d rounds, guest passes %lu and %lu, %lu KVM_EXIT_MEMORY_FAULT, %lu EAGAIN\n",
+		       hs.name, rounds, rv[0].passes, rv[1].passes, faults, eagain);
+	TEST_ASSERT(rv[0].passes && rv[1].passes, "a vCPU made no pass during the race");
+
+	check_fdinfo(&s, "after the race");
+	check_pools(&huge, pmdp, "after the race");
+	guest_touch_all(&s, "guest reads every page after the race");
+	split_vm_destroy(&s);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -473,6 +568,7 @@ static const struct {
 	{ "precision", test_precision },
 	{ "kvm_levels", test_kvm_levels },
 	{ "punch_close", test_punch_close },
+	{ "race", test_race },
 };
 
 int main(int argc, char *argv[])
