@@ -42,13 +42,16 @@
  * Locking: a huge page is allocated under the hugetlb fault mutex of its
  * (mapping, huge index), so concurrent faults of one huge page get one folio
  * and never push the subpool over its maximum.  The fault mutex nests inside
- * the mapping's invalidate_lock (shared), as in hugetlbfs; hugetlb_lock and the
+ * the mapping's invalidate_lock, as in hugetlbfs; hugetlb_lock and the
  * subpool lock are taken inside it by mm/hugetlb.c.  Split, merge and punch
  * run under the mapping's invalidate_lock held exclusively, which also
- * guards gh->pmd_blocks and gh->huge_blocks for writers; they freeze folio references instead of
- * taking folio locks, take the page cache's xa_lock and hugetlb_lock as
- * leaves, and sleep (vmemmap restore and optimisation) only outside both.
- * Nothing here takes KVM's mmu_lock.
+ * guards gh->pmd_blocks and gh->huge_blocks for writers.  They freeze folio
+ * references only while holding the huge page's fault mutex: every lookup
+ * of the file's folios goes through gmem_hugetlb_get_folio(), which takes
+ * that mutex first, so no lookup spins on a frozen folio while a split
+ * sleeps (vmemmap restore and optimisation, 262144 struct pages of a 1G
+ * folio).  The page cache's xa_lock and hugetlb_lock are leaves.  Nothing
+ * here takes KVM's mmu_lock.
  */
 #include <linux/gmem_alloc.h>
 #include <linux/hugetlb.h>
@@ -107,6 +110,7 @@ struct gmem_hugetlb_block {
 	struct hugetlb_cgroup *h_cg_rsvd;
 	unsigned long hpg_flags;	/* the folio's HPG_* bits */
 	unsigned long memcg_data;
+	struct list_head charged;	/* on gmem_hugetlb_charged, if h_cg */
 	struct list_head subs;		/* retiring 1G block: its split 2M blocks */
 	struct list_head sub_node;
 	struct delayed_work retire;
@@ -130,6 +134,14 @@ struct gmem_split {
 	struct gmem_split_block huge[2];
 	struct gmem_split_block pmd[2];
 };
+
+/*
+ * Split huge pages charged to a hugetlb cgroup, all files together: their
+ * folios are off the active list that offlining the cgroup walks to move
+ * charges to the parent, so gmem_hugetlb_cgroup_offline() moves theirs.
+ * Protected by hugetlb_lock.
+ */
+static LIST_HEAD(gmem_hugetlb_charged);
 
 /* Huge pages waiting in the retiring state, all files together. */
 static atomic_t gmem_hugetlb_retiring = ATOMIC_INIT(0);
@@ -469,8 +481,6 @@ static void gmem_hugetlb_save(struct gmem_hugetlb_block *blk,
 	blk->h_pieces = h_pieces;
 	blk->piece_order = h_pieces ? huge_page_order(h_pieces) : 0;
 	blk->spool = hugetlb_folio_subpool(folio);
-	blk->h_cg = hugetlb_cgroup_from_folio(folio);
-	blk->h_cg_rsvd = hugetlb_cgroup_from_folio_rsvd(folio);
 	blk->hpg_flags = (unsigned long)folio->private;
 #ifdef CONFIG_MEMCG
 	blk->memcg_data = folio->memcg_data;
@@ -478,8 +488,17 @@ static void gmem_hugetlb_save(struct gmem_hugetlb_block *blk,
 	INIT_LIST_HEAD(&blk->subs);
 	INIT_DELAYED_WORK(&blk->retire, gmem_hugetlb_retire_work);
 
-	/* PFN walkers check the type under hugetlb_lock; the list is its own. */
+	/*
+	 * PFN walkers check the type under hugetlb_lock, cgroup offlining moves
+	 * the charge under it; the active list is its own.
+	 */
 	spin_lock_irq(&hugetlb_lock);
+	blk->h_cg = hugetlb_cgroup_from_folio(folio);
+	blk->h_cg_rsvd = hugetlb_cgroup_from_folio_rsvd(folio);
+	if (blk->h_cg)
+		list_add(&blk->charged, &gmem_hugetlb_charged);
+	else
+		INIT_LIST_HEAD(&blk->charged);
 	blk->on_activelist = !list_empty(&folio->lru);
 	list_del_init(&folio->lru);
 	__folio_clear_hugetlb(folio);
@@ -804,6 +823,7 @@ static struct folio *gmem_hugetlb_rebuild(struct gmem_hugetlb_block *blk,
 	prep_compound_page(&folio->page, huge_page_order(blk->h));
 
 	spin_lock_irq(&hugetlb_lock);
+	list_del_init(&blk->charged);
 	__folio_set_hugetlb(folio);
 	folio->private = (void *)blk->hpg_flags;
 	hugetlb_set_folio_subpool(folio, blk->spool);
@@ -924,13 +944,18 @@ later:
 		schedule_delayed_work(&blk->retire, msecs_to_jiffies(10));
 		return;
 	}
-	/* Like hugetlbfs with unknown raw errors: keep it out of the pool. */
+	/*
+	 * Like hugetlbfs with unknown raw errors: keep it out of the pool, and
+	 * its record, which may hold a cgroup charge, with it.
+	 */
 	pr_warn_ratelimited("guest_memfd: huge page at pfn %#lx has a poisoned piece, not returned to the pool\n",
 			    blk->pfn);
 	list_for_each_entry_safe(sub, tmp, &blk->subs, sub_node)
 		kfree(sub);
+	goto leaked;
 done:
 	kfree(blk);
+leaked:
 	if (atomic_dec_and_test(&gmem_hugetlb_retiring))
 		wake_up_var(&gmem_hugetlb_retiring);
 }
@@ -982,6 +1007,28 @@ static void gmem_hugetlb_retire(struct gmem_hugetlb *gh,
 	atomic_inc(&gmem_hugetlb_retiring);
 	schedule_delayed_work(&blk->retire, 1);
 }
+
+#ifdef CONFIG_CGROUP_HUGETLB
+/**
+ * gmem_hugetlb_cgroup_offline - move split huge pages' charges to the parent
+ * @h_cg: the hugetlb cgroup going offline
+ *
+ * Called by hugetlb_cgroup_css_offline(), which would otherwise wait for
+ * charges it cannot find on the active lists.
+ */
+void gmem_hugetlb_cgroup_offline(struct hugetlb_cgroup *h_cg)
+{
+	struct gmem_hugetlb_block *blk;
+
+	spin_lock_irq(&hugetlb_lock);
+	list_for_each_entry(blk, &gmem_hugetlb_charged, charged)
+		if (blk->h_cg == h_cg)
+			blk->h_cg = hugetlb_cgroup_reparent(hstate_index(blk->h), h_cg,
+							    pages_per_huge_page(blk->h),
+							    pfn_to_nid(blk->pfn));
+	spin_unlock_irq(&hugetlb_lock);
+}
+#endif
 
 static pgoff_t gmem_hugetlb_next_split(struct gmem_alloc *a, pgoff_t index,
 				       unsigned int order)

@@ -102,10 +102,17 @@ struct gmem_alloc {
 	unsigned int split_order;
 };
 
+struct hugetlb_cgroup;
+
 #ifdef CONFIG_GMEM_HUGETLB
 struct gmem_alloc *gmem_hugetlb_create(loff_t size, unsigned int size_log);
 bool gmem_hugetlb_supported(void);
+void gmem_hugetlb_cgroup_offline(struct hugetlb_cgroup *h_cg);
 #else
+static inline void gmem_hugetlb_cgroup_offline(struct hugetlb_cgroup *h_cg)
+{
+}
+
 static inline struct gmem_alloc *gmem_hugetlb_create(loff_t size,
 						     unsigned int size_log)
 {

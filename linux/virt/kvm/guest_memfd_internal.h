@@ -40,10 +40,13 @@ struct gmem_alloc;
  * last KVM notification, so no host fault can map a page it makes private.
  * KVM's own faults do not take invalidate_lock; they read the attributes
  * and rely on mmu_invalidate_seq, which a conversion bumps, to retry.
- * HugeTLB allocation takes the hugetlb fault mutex under invalidate_lock
- * (shared) and before the folio lock, as hugetlbfs does; hugetlb_lock and
- * the subpool lock are leaf spinlocks, also taken when a folio is freed
- * (punch hole, or a folio_put() under mmu_lock).
+ * HugeTLB allocation and every lookup of a HugeTLB file's folios take the
+ * hugetlb fault mutex (under invalidate_lock when held, before the folio
+ * lock, as hugetlbfs does); splitting and merging folios, under
+ * invalidate_lock exclusive, take it after KVM's zap and hold it while
+ * folios are frozen (Documentation/mm/guest_memfd_hugetlb.rst).
+ * hugetlb_lock and the subpool lock are leaf spinlocks, also taken when a
+ * folio is freed (punch hole, or a folio_put() under mmu_lock).
  */
 struct gmem_file {
 	struct kvm *kvm;

@@ -24,6 +24,11 @@ struct gmem_hp_counts {
 	long node_free[GMEM_HP_MAX_NODES];
 };
 
+/* A number from the first line of @path; -1 if it is missing and !@must. */
+long gmem_read_long(const char *path, bool must);
+/* Write @val to @path (sysfs, cgroupfs), asserting it worked. */
+void gmem_write_str(const char *path, const char *val);
+
 /* Read the pool of @size_kb huge pages. */
 void gmem_hp_read(unsigned long size_kb, struct gmem_hp_counts *c);
 /* Are all counters of @a and @b equal? */

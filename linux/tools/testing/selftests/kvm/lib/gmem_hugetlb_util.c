@@ -19,7 +19,7 @@
 #define GMEM_HVM_EXPECT_GPA	(8ULL << 30)
 #define GMEM_HVM_EXPECT_SLOT	11
 
-static long read_long(const char *path, bool must)
+long gmem_read_long(const char *path, bool must)
 {
 	long val;
 	FILE *f;
@@ -39,7 +39,7 @@ static long hp_global(unsigned long size_kb, const char *name)
 
 	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/%s",
 		 size_kb, name);
-	return read_long(path, true);
+	return gmem_read_long(path, true);
 }
 
 static long hp_node(int node, unsigned long size_kb, const char *name)
@@ -49,7 +49,17 @@ static long hp_node(int node, unsigned long size_kb, const char *name)
 	snprintf(path, sizeof(path),
 		 "/sys/devices/system/node/node%d/hugepages/hugepages-%lukB/%s",
 		 node, size_kb, name);
-	return read_long(path, false);
+	return gmem_read_long(path, false);
+}
+
+void gmem_write_str(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	TEST_ASSERT(f, "Opening %s failed, errno %d (%s)", path, errno, strerror(errno));
+	TEST_ASSERT(fputs(val, f) >= 0 && !fclose(f),
+		    "Writing '%s' to %s failed, errno %d (%s)", val, path, errno,
+		    strerror(errno));
 }
 
 void gmem_hp_read(unsigned long size_kb, struct gmem_hp_counts *c)

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,13 +475,13 @@ struct race_vcpu {
 	unsigned long passes, memory_faults;
 };
 
-static volatile bool race_stop;
+static bool race_stop;
 
 static void *race_vcpu_fn(void *data)
 {
 	struct race_vcpu *rv = data;
 
-	while (!race_stop) {
+	while (!READ_ONCE(race_stop)) {
 		rv->memory_faults += gmem_hvm_guest_pass(&rv->s->g, rv->vcpu,
 							 "guest reads during the race");
 		rv->passes++;
@@ -515,7 +516,7 @@ static void test_race(void)
 
 	rv[0].vcpu = s.g.vcpu;
 	rv[1].vcpu = gmem_hvm_add_vcpu(&s.g, 1);
-	race_stop = false;
+	WRITE_ONCE(race_stop, false);
 	for (i = 0; i < 2; i++) {
 		rv[i].s = &s;
 		pthread_create(&threads[i], NULL, race_vcpu_fn, &rv[i]);
@@ -546,19 +547,100 @@ static void test_race(void)
 		host_check(&s, "race: converted back to shared");
 	}
 
-	race_stop = true;
+	WRITE_ONCE(race_stop, true);
 	for (i = 0; i < 2; i++) {
 		pthread_join(threads[i], NULL);
 		faults += rv[i].memory_faults;
 	}
-	ksft_print_msg("race %s: %d rounds, guest passes %lu and %lu, %lu KVM_EXIT_MEMORY_FAULT, %lu EAGAIN\n",
-		       hs.name, rounds, rv[0].passes, rv[1].passes, faults, eagain);
+	ksft_print_msg("race %s: %d rounds, guest passes %lu and %lu, %lu %s, %lu EAGAIN\n",
+		       hs.name, rounds, rv[0].passes, rv[1].passes, faults,
+		       "KVM_EXIT_MEMORY_FAULT", eagain);
 	TEST_ASSERT(rv[0].passes && rv[1].passes, "a vCPU made no pass during the race");
 
 	check_fdinfo(&s, "after the race");
 	check_pools(&huge, pmdp, "after the race");
 	guest_touch_all(&s, "guest reads every page after the race");
 	split_vm_destroy(&s);
+}
+
+#define CG_ROOT		"/sys/fs/cgroup"
+#define CG_PARENT	CG_ROOT "/gmem_split"
+#define CG_CHILD	CG_PARENT "/child"
+
+static long cg_current(const char *cg)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/hugetlb.%sB.current", cg, hs.name);
+	return gmem_read_long(path, true);
+}
+
+static long cg_dying(const char *cg)
+{
+	char path[128], line[128];
+	long val = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.stat", cg);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "Opening %s failed", path);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "nr_dying_descendants %ld", &val) == 1)
+			break;
+	fclose(f);
+	return val;
+}
+
+static void cg_enter(const char *cg)
+{
+	char path[128], pid[32];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	gmem_write_str(path, pid);
+}
+
+/*
+ * Removing the hugetlb cgroup charged for a split huge page while the file
+ * is open: offlining the cgroup moves the charge to the parent (the split
+ * folio is off the active list that offlining walks) and completes; the
+ * parent holds the charge until the file is closed.
+ */
+static void test_cgroup(void)
+{
+	const long charged = hs.nr_blocks * hs.size;
+	struct split_vm s;
+	int tries;
+
+	TEST_ASSERT(!mkdir(CG_PARENT, 0755) || errno == EEXIST, "mkdir " CG_PARENT);
+	gmem_write_str(CG_ROOT "/cgroup.subtree_control", "+hugetlb");
+	gmem_write_str(CG_PARENT "/cgroup.subtree_control", "+hugetlb");
+	TEST_ASSERT(!mkdir(CG_CHILD, 0755), "mkdir " CG_CHILD ", errno %d", errno);
+
+	/* The file's reservation in the root, its huge pages in the child. */
+	split_vm_init(&s);
+	cg_enter(CG_CHILD);
+	host_fill(&s, 5);
+	cg_enter(CG_ROOT);
+	TEST_ASSERT_EQ(cg_current(CG_CHILD), charged);
+
+	convert(&s, 1, 1, PRIVATE);
+	check_fdinfo(&s, "first huge page split");
+	TEST_ASSERT(!rmdir(CG_CHILD), "rmdir " CG_CHILD ", errno %d", errno);
+	for (tries = 0; tries < 500 && cg_dying(CG_PARENT); tries++)
+		usleep(10000);
+	TEST_ASSERT(!cg_dying(CG_PARENT),
+		    "the removed cgroup is still going offline after 5s");
+	TEST_ASSERT_EQ(cg_current(CG_PARENT), charged);
+
+	/* Merged, closed: the parent's charge goes with the pages. */
+	convert(&s, 1, 1, 0);
+	check_fdinfo(&s, "merged again");
+	split_vm_destroy(&s);
+	for (tries = 0; tries < 100 && cg_current(CG_PARENT); tries++)
+		usleep(10000);
+	TEST_ASSERT_EQ(cg_current(CG_PARENT), 0);
+	TEST_ASSERT(!rmdir(CG_PARENT), "rmdir " CG_PARENT ", errno %d", errno);
 }
 
 static const struct {
@@ -569,6 +651,7 @@ static const struct {
 	{ "kvm_levels", test_kvm_levels },
 	{ "punch_close", test_punch_close },
 	{ "race", test_race },
+	{ "cgroup", test_cgroup },
 };
 
 int main(int argc, char *argv[])
