@@ -70,6 +70,12 @@ struct gmem_hvm {
 	u64 *gexpect;
 };
 
+/*
+ * Skip unless the host can run a gmem_hvm on @nr_pages free huge pages of
+ * @size_kb; install the SIGBUS probe.  Returns whether the vmemmap of huge
+ * pages is optimised (hugetlb_free_vmemmap).
+ */
+bool gmem_hvm_require(unsigned long size_kb, long nr_pages);
 void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags);
 void gmem_hvm_destroy(struct gmem_hvm *g);
 void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what);

@@ -271,3 +271,25 @@ void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *wha
 	TEST_ASSERT(!gmem_hvm_guest_pass(g, g->vcpu, what),
 		    "%s: KVM_EXIT_MEMORY_FAULT with no conversion running", what);
 }
+
+bool gmem_hvm_require(unsigned long size_kb, long nr_pages)
+{
+	struct gmem_hp_counts pool;
+	bool hvo = false;
+	FILE *f;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) &
+		     KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB);
+	gmem_hp_read(size_kb, &pool);
+	TEST_REQUIRE(pool.free - pool.resv >= nr_pages);
+
+	f = fopen("/proc/sys/vm/hugetlb_optimize_vmemmap", "r");
+	if (f) {
+		hvo = fgetc(f) == '1';
+		fclose(f);
+	}
+	sigbus_probe_install();
+	return hvo;
+}

@@ -349,7 +349,6 @@ int main(int argc, char *argv[])
 	unsigned long ops = 0;
 	struct gmem_hp_counts pool;
 	int opt, r;
-	FILE *f;
 
 	seed = time(NULL);
 	while ((opt = getopt(argc, argv, "p:n:s:")) != -1) {
@@ -382,17 +381,8 @@ int main(int argc, char *argv[])
 	blk_pages = hs.size / PAGE_SIZE;
 	nr_pages = hs.nr_blocks * blk_pages;
 
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) & PRIVATE);
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB);
+	hvo = gmem_hvm_require(hs.kb, hs.nr_blocks);
 	gmem_hp_read(hs.kb, &pool);
-	TEST_REQUIRE(pool.free - pool.resv >= hs.nr_blocks);
-	f = fopen("/proc/sys/vm/hugetlb_optimize_vmemmap", "r");
-	if (f) {
-		hvo = fgetc(f) == '1';
-		fclose(f);
-	}
-	sigbus_probe_install();
 
 	m.private = calloc(nr_pages, 1);
 	m.word = calloc(nr_pages, sizeof(u64));

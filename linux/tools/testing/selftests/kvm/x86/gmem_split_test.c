@@ -658,7 +658,6 @@ int main(int argc, char *argv[])
 {
 	struct gmem_hp_counts pool;
 	int i, opt;
-	FILE *f;
 
 	while ((opt = getopt(argc, argv, "p:")) != -1) {
 		if (opt == 'p' && !strcmp(optarg, "1G")) {
@@ -675,17 +674,8 @@ int main(int argc, char *argv[])
 	blk_pages = hs.size / PAGE_SIZE;
 	nr_pages = hs.nr_blocks * blk_pages;
 
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES) & PRIVATE);
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB);
+	hvo = gmem_hvm_require(hs.kb, hs.nr_blocks);
 	gmem_hp_read(hs.kb, &pool);
-	TEST_REQUIRE(pool.free - pool.resv >= hs.nr_blocks);
-	f = fopen("/proc/sys/vm/hugetlb_optimize_vmemmap", "r");
-	if (f) {
-		hvo = fgetc(f) == '1';
-		fclose(f);
-	}
-	sigbus_probe_install();
 
 	ksft_print_header();
 	ksft_set_plan(ARRAY_SIZE(scenarios));
