@@ -259,6 +259,7 @@ unsigned long gmem_hvm_guest_pass(struct gmem_hvm *g, struct kvm_vcpu *vcpu,
 		REPORT_GUEST_ASSERT(uc);
 		break;
 	default:
+		vcpu_dump(stderr, vcpu, 4);
 		TEST_FAIL("%s: unexpected exit %s", what,
 			  exit_reason_str(vcpu->run->exit_reason));
 	}

@@ -499,6 +499,9 @@ static void handle_map_gpa_range(struct gmem_test *t)
 }
 
 /* Run one guest command on pages [first, first + npages) of the file. */
+/* Set by guest_map_4k(): the guest's next op works on 4K pages. */
+static bool guest_op_4k;
+
 static void guest_do(struct gmem_test *t, enum guest_op op, size_t first,
 		     size_t npages, const u64 *tags, const char *what)
 {
@@ -509,9 +512,10 @@ static void guest_do(struct gmem_test *t, enum guest_op op, size_t first,
 	guest_cmd.op = op;
 	guest_cmd.first = first;
 	guest_cmd.npages = npages;
-	guest_cmd.page_size = page_size;
+	guest_cmd.page_size = guest_op_4k ? base_page_size : page_size;
 	guest_cmd.nr_samples = nr_samples;
-	guest_cmd.map_page_sz = backing->map_page_sz;
+	guest_cmd.map_page_sz = guest_op_4k ? KVM_MAP_GPA_RANGE_PAGE_SZ_4K :
+					      backing->map_page_sz;
 	if (tags)
 		memcpy(guest_cmd.tags, tags, npages * sizeof(*tags));
 	sync_global_to_guest(t->vm, guest_cmd);
@@ -1442,6 +1446,15 @@ static int test_einval(void)
  * private is what the host reads once they're shared.  Pages 1-2, or just 1
  * if there are only two.
  */
+/* The guest converts the 4K page at byte @offset of the file. */
+static void guest_map_4k(struct gmem_test *t, enum guest_op op, u64 offset,
+			 const char *what)
+{
+	guest_op_4k = true;
+	guest_do(t, op, offset / base_page_size, 1, NULL, what);
+	guest_op_4k = false;
+}
+
 static int test_guest_map_gpa_range(void)
 {
 	const size_t npages = scenario_pages(4), n = min_t(size_t, npages - 1, 2);
@@ -1485,6 +1498,23 @@ static int test_guest_map_gpa_range(void)
 		    msg("guest mapped pages 1-%lu shared", n));
 	guest_check(&t, 0, t.npages, after,
 		    msg("guest reads pages 1-%lu after mapping them shared", n));
+
+	/* Inside a huge page: the guest converts only the 4K in its middle. */
+	if (gmem_hugetlb()) {
+		guest_map_4k(&t, GUEST_MAP_PRIVATE, page_size + page_size / 2,
+			     "guest maps the middle 4K of page 1 private");
+		check_sample(t.mem, 1, 0, 'S', after[1], "middle 4K of page 1 private");
+		check_sample(t.mem, 1, 1, 'P', 0, "middle 4K of page 1 private");
+		check_sample(t.mem, 1, 2, 'S', after[1], "middle 4K of page 1 private");
+		guest_check(&t, 0, t.npages, after, "guest reads after the 4K conversion");
+		guest_map_4k(&t, GUEST_MAP_SHARED, page_size + page_size / 2,
+			     "guest maps the middle 4K of page 1 shared");
+		check_pages(t.mem, page_states(st, npages, 0), after,
+			    "middle 4K of page 1 shared again");
+		TEST_ASSERT(t.nr_map_gpa_range == 4,
+			    "Expected four KVM_HC_MAP_GPA_RANGE exits, got %d",
+			    t.nr_map_gpa_range);
+	}
 
 	gmem_test_destroy(&t);
 	return KSFT_PASS;
