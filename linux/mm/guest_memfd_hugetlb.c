@@ -118,7 +118,7 @@ struct gmem_hugetlb_block {
 
 /* One folio between ->split_prepare and ->split_commit or ->split_abort. */
 struct gmem_split_block {
-	struct folio *folio;		/* frozen, vmemmap restored */
+	struct folio *folio;		/* frozen only inside ->split_commit */
 	pgoff_t base;
 	unsigned int order;
 	bool has_ref;			/* an existing folio: we hold a reference */
@@ -372,7 +372,7 @@ static int gmem_hugetlb_stage(struct gmem_hugetlb *gh, struct gmem_split *sp,
 		if (gmem_hugetlb_block_has(&sp->pmd[i], index))
 			return 0;
 
-	/* Inside a 1G folio staged already (frozen: no lookup). */
+	/* Inside a 1G folio staged already: its 2M pieces do not exist yet. */
 	for (i = 0; i < sp->nr_huge; i++) {
 		if (!gmem_hugetlb_block_has(&sp->huge[i], index))
 			continue;
@@ -380,7 +380,7 @@ static int gmem_hugetlb_stage(struct gmem_hugetlb *gh, struct gmem_split *sp,
 			return 0;
 		if (sp->nr_pmd == ARRAY_SIZE(sp->pmd))
 			return -EINVAL;
-		/* Not a folio yet: the 1G split makes it one, frozen. */
+		/* The 1G split makes this page a 2M folio, still frozen. */
 		base = round_down(index, GMEM_PMD_NR);
 		folio = (struct folio *)folio_page(sp->huge[i].folio,
 						   base - sp->huge[i].base);
@@ -639,8 +639,9 @@ static void gmem_hugetlb_commit_pmd(struct gmem_hugetlb *gh,
 	ClearPageCompound(&folio->page);
 
 	/*
-	 * Lookups that still find the old entry fail to get a reference (the
-	 * pieces are frozen) and retry until they find their piece.
+	 * guest_memfd's lookups wait on the fault mutex we hold; lockless ones
+	 * that still find the old entry fail to get a reference (the pieces
+	 * are frozen) and retry or give up.
 	 */
 	xas_lock_irq(&sb->xas);
 	xas_split(&sb->xas, folio, PMD_ORDER);
