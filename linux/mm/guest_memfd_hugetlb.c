@@ -114,6 +114,7 @@ struct gmem_hugetlb_block {
 	struct list_head subs;		/* retiring 1G block: its split 2M blocks */
 	struct list_head sub_node;
 	struct delayed_work retire;
+	unsigned int retire_ms;		/* next retry, doubling: pins may be long */
 };
 
 /* One folio between ->split_prepare and ->split_commit or ->split_abort. */
@@ -942,7 +943,8 @@ static void gmem_hugetlb_retire_work(struct work_struct *work)
 
 later:
 	if (!gmem_hugetlb_block_poisoned(blk)) {
-		schedule_delayed_work(&blk->retire, msecs_to_jiffies(10));
+		blk->retire_ms = clamp(blk->retire_ms * 2, 10U, 1000U);
+		schedule_delayed_work(&blk->retire, msecs_to_jiffies(blk->retire_ms));
 		return;
 	}
 	/*

@@ -431,9 +431,12 @@ static void kvm_gmem_merge_blocks(struct inode *inode, pgoff_t start,
 		size = 1UL << levels[i];
 		for (b = a->ops->next_split(a, round_down(start, size), levels[i]);
 		     b < end; b = a->ops->next_split(a, b + size, levels[i])) {
-			if (kvm_gmem_range_has_attrs(inode, b, b + size, ~0ul,
-						     kvm_gmem_attributes(inode, b)) &&
-			    a->ops->merge(a, inode->i_mapping, b, levels[i]))
+			if (!kvm_gmem_range_has_attrs(inode, b, b + size, ~0ul,
+						      kvm_gmem_attributes(inode, b)))
+				continue;
+			/* Host PTEs of pieces hold references: they refault. */
+			unmap_mapping_pages(inode->i_mapping, b, size, false);
+			if (a->ops->merge(a, inode->i_mapping, b, levels[i]))
 				kvm_gmem_zap_range(inode, b, b + size);
 		}
 	}
@@ -486,6 +489,11 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 	zend = sp ? round_up(end, 1UL << a->order) : end;
 	kvm_gmem_convert_start(inode, start, end, zstart, zend, attrs);
 	if (sp) {
+		/*
+		 * The host maps whole huge folios as special PFNs, which GUP
+		 * cannot pin: make it refault the pieces as ordinary pages.
+		 */
+		unmap_mapping_pages(mapping, zstart, zend - zstart, false);
 		r = a->ops->split_commit(a, sp, err_index);
 		if (r) {
 			a->ops->split_abort(a, sp);

@@ -88,4 +88,13 @@ struct kvm_vcpu *gmem_hvm_add_vcpu(struct gmem_hvm *g, u32 id);
 unsigned long gmem_hvm_guest_pass(struct gmem_hvm *g, struct kvm_vcpu *vcpu,
 				  const char *what);
 
+/*
+ * Pin [@addr, @addr + @size) of this process long-term and writable, as a
+ * vhost or VFIO user would, through CONFIG_GUP_TEST (skip without it);
+ * returns the handle gmem_unpin() takes.
+ */
+#define GMEM_GUP_TEST_FILE	"/sys/kernel/debug/gup_test"
+int gmem_pin(void *addr, size_t size);
+void gmem_unpin(int fd);
+
 #endif /* SELFTEST_KVM_GMEM_HUGETLB_UTIL_H */

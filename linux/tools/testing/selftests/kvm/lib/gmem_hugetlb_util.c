@@ -3,10 +3,12 @@
  * Helpers for tests of HugeTLB guest_memfd, see gmem_hugetlb_util.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "gmem_hugetlb_util.h"
@@ -14,6 +16,7 @@
 #include "processor.h"
 #include "test_util.h"
 #include "ucall_common.h"
+#include "../../../../../mm/gup_test.h"
 
 /* The guest's expect array, in a memslot of its own past a 1G file. */
 #define GMEM_HVM_EXPECT_GPA	(8ULL << 30)
@@ -293,4 +296,28 @@ bool gmem_hvm_require(unsigned long size_kb, long nr_pages)
 	}
 	sigbus_probe_install();
 	return hvo;
+}
+
+int gmem_pin(void *addr, size_t size)
+{
+	struct pin_longterm_test pin = {
+		.addr = (uintptr_t)addr,
+		.size = size,
+		.flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE,
+	};
+	int fd;
+
+	fd = open(GMEM_GUP_TEST_FILE, O_RDWR);
+	__TEST_REQUIRE(fd >= 0, "Can't open " GMEM_GUP_TEST_FILE " (CONFIG_GUP_TEST, debugfs)");
+	TEST_ASSERT(!ioctl(fd, PIN_LONGTERM_TEST_START, &pin),
+		    "Long-term pin of %p (0x%lx bytes) failed, errno %d (%s)",
+		    addr, size, errno, strerror(errno));
+	return fd;
+}
+
+void gmem_unpin(int fd)
+{
+	TEST_ASSERT(!ioctl(fd, PIN_LONGTERM_TEST_STOP), "PIN_LONGTERM_TEST_STOP failed, errno %d",
+		    errno);
+	close(fd);
 }

@@ -12,9 +12,11 @@
  * (exactly what the model says minimal splitting gives), the data of the
  * pages, SIGBUS on the host's private pages, the HugeTLB pools' counters
  * (global and per node, both page sizes: a split huge page stays one in-use
- * huge page) and, with a guest, the level KVM maps each block at.  With -r
- * (make stress) a race scenario also splits and merges under two vCPUs'
- * faults.
+ * huge page) and, with a guest, the level KVM maps each block at.  A
+ * long-term pin on a piece keeps its block split and a closed file's huge
+ * page out of the pool until the unpin.  With -r (make stress) a race
+ * scenario also splits and merges under two vCPUs' faults; -P runs only
+ * the hwpoison scenario, which leaves a huge page out of the pool for good.
  *
  * The VM is a KVM_X86_SW_PROTECTED_VM whose guest_memfd tracks the
  * attributes (kvm.gmem_in_place_conversion=Y).
@@ -22,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,6 +474,139 @@ static void test_punch_close(void)
 	check_pools(&pool, (have_pmd ? &pmd_pool : NULL), "after the full-size file");
 }
 
+/*
+ * The 2M block around page @p held split by a pin: the rest of the file is
+ * whole, a 1G file split to 2M around it.
+ */
+static void check_held_split(struct split_vm *s, const char *what)
+{
+	bool huge1g = blk_pages > PMD_PAGES;
+
+	gmem_fdinfo_check(s->fd, hs.nr_blocks - 1, huge1g ? blk_pages / PMD_PAGES - 1 : -1,
+			  PMD_PAGES, huge1g ? 2 : 1, what);
+}
+
+/*
+ * A long-term pin on a shared 4K piece (what vhost or VFIO holds): its
+ * block stays split while uniform, merges at the next conversion after the
+ * unpin, and a file closed while it is pinned gives its huge page back to
+ * the pool at the unpin, not before.
+ */
+static void test_pin(void)
+{
+	struct gmem_hp_counts pool, pmd_pool, filled, pmd_filled, now;
+	u64 p = blk_pages / 2 + 7;
+	struct split_vm s;
+	bool have_pmd;
+	int gup, tries;
+
+	read_pools(&pool, &pmd_pool, &have_pmd);
+	split_vm_init(&s);
+	host_fill(&s, 4);
+	read_pools(&filled, &pmd_filled, &have_pmd);
+
+	convert(&s, p - 1, 1, PRIVATE);
+	gup = gmem_pin(s.mem + p * PAGE_SIZE, PAGE_SIZE);
+
+	/* Uniform again, but the pinned piece keeps its 2M block split. */
+	convert(&s, p - 1, 1, 0);
+	check_held_split(&s, "uniform with a pinned piece");
+	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "uniform with a pinned piece");
+	host_check(&s, "uniform with a pinned piece");
+
+	/* Unpinned: the next conversion of the block merges it. */
+	gmem_unpin(gup);
+	check_held_split(&s, "unpinned");
+	convert_check(&s, p, 1, PRIVATE, &filled, have_pmd ? &pmd_filled : NULL,
+		      "the unpinned page");
+	convert_check(&s, p, 1, 0, &filled, have_pmd ? &pmd_filled : NULL,
+		      "the unpinned page");
+
+	/* Closed while pinned: the huge page waits for the unpin. */
+	convert(&s, p - 1, 1, PRIVATE);
+	gup = gmem_pin(s.mem + p * PAGE_SIZE, PAGE_SIZE);
+	split_vm_destroy(&s);
+	usleep(100000);
+	gmem_hp_read(hs.kb, &now);
+	TEST_ASSERT(now.free == pool.free - 1 && now.nr == pool.nr,
+		    "Closed with a pinned piece: %ld of %ld %s pages free, expected %ld of %ld",
+		    now.free, now.nr, hs.name, pool.free - 1, pool.nr);
+	gmem_unpin(gup);
+	/* The retiring block retries at most a second apart. */
+	for (tries = 0; tries < 300; tries++) {
+		gmem_hp_read(hs.kb, &now);
+		if (gmem_hp_equal(&now, &pool))
+			break;
+		usleep(10000);
+	}
+	check_pools(&pool, have_pmd ? &pmd_pool : NULL, "pinned piece of a closed file unpinned");
+}
+
+/*
+ * MADV_HWPOISON on a shared 4K piece.  7.3's memory_failure() handles only
+ * LRU and hugetlb folios, so it marks the piece poisoned and leaves it
+ * ("unhandlable page", EBUSY): nothing is unmapped then.  What guest_memfd
+ * guarantees: the block never merges again, once its host mappings are
+ * zapped (the merge attempt does that) the host gets SIGBUS with
+ * BUS_MCEERR_AR for 4K there and nowhere else, and at close the rest of the
+ * file goes back to the pool while the poisoned huge page stays out of it
+ * for good.  So this runs alone (-P), in a boot of its own.
+ */
+static void test_poison(void)
+{
+	struct gmem_hp_counts pool, pmd_pool, filled, pmd_filled, now;
+	u64 p = blk_pages / 2 + 7;
+	struct split_vm s;
+	bool have_pmd;
+	int tries, r;
+
+	read_pools(&pool, &pmd_pool, &have_pmd);
+	split_vm_init(&s);
+	host_fill(&s, 6);
+	read_pools(&filled, &pmd_filled, &have_pmd);
+	convert(&s, p - 1, 1, PRIVATE);
+	host_check(&s, "before the poison");
+
+	r = madvise(s.mem + p * PAGE_SIZE, PAGE_SIZE, MADV_HWPOISON);
+	TEST_ASSERT(!r || errno == EBUSY, "MADV_HWPOISON of shared piece %lu: errno %d (%s)",
+		    p, errno, strerror(errno));
+	ksft_print_msg("MADV_HWPOISON of a 4K piece: %s\n",
+		       r ? "EBUSY (memory_failure left it as unhandlable)" : "recovered");
+
+	/* Uniform again, but a poisoned piece is never merged. */
+	convert(&s, p - 1, 1, 0);
+	check_held_split(&s, "uniform with a poisoned piece");
+	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "uniform with a poisoned piece");
+
+	TEST_ASSERT(!host_touch(s.mem + p * PAGE_SIZE, false),
+		    "The poisoned page was read without SIGBUS");
+	TEST_ASSERT(sigbus_probe_code == BUS_MCEERR_AR && sigbus_probe_lsb == PAGE_SHIFT,
+		    "SIGBUS for the poisoned page: si_code %d, lsb %d, expected BUS_MCEERR_AR (%d), %d",
+		    sigbus_probe_code, sigbus_probe_lsb, BUS_MCEERR_AR, PAGE_SHIFT);
+	/* Its neighbours are as they were. */
+	TEST_ASSERT(host_touch(s.mem + (p - 1) * PAGE_SIZE, false) &&
+		    *(u64 *)(s.mem + (p - 1) * PAGE_SIZE) == s.expect[p - 1],
+		    "The page before the poisoned one");
+	TEST_ASSERT(host_touch(s.mem + (p + 1) * PAGE_SIZE, false) &&
+		    *(u64 *)(s.mem + (p + 1) * PAGE_SIZE) == s.expect[p + 1],
+		    "The page after the poisoned one");
+
+	split_vm_destroy(&s);
+	for (tries = 0; tries < 100; tries++) {
+		gmem_hp_read(hs.kb, &now);
+		if (now.free == pool.free - 1)
+			break;
+		usleep(10000);
+	}
+	ksft_print_msg("closed with a poisoned %s page: nr/free/resv/surplus %ld/%ld/%ld/%ld\n",
+		       hs.name, now.nr, now.free, now.resv, now.surplus);
+	ksft_print_msg("before the file: %ld/%ld/%ld/%ld\n",
+		       pool.nr, pool.free, pool.resv, pool.surplus);
+	TEST_ASSERT(now.nr == pool.nr && now.free == pool.free - 1,
+		    "Closed with a poisoned piece: %ld of %ld %s pages free, expected %ld of %ld",
+		    now.free, now.nr, hs.name, pool.free - 1, pool.nr);
+}
+
 struct race_vcpu {
 	struct split_vm *s;
 	struct kvm_vcpu *vcpu;
@@ -647,24 +784,36 @@ static void test_cgroup(void)
 static const struct {
 	const char *name;
 	void (*fn)(void);
-	bool race;		/* only with -r */
+	char only;		/* run only with this option, -r or -P */
 } scenarios[] = {
 	{ "precision", test_precision },
 	{ "kvm_levels", test_kvm_levels },
 	{ "punch_close", test_punch_close },
 	{ "cgroup", test_cgroup },
-	{ "race", test_race, true },
+	{ "pin", test_pin },
+	{ "race", test_race, 'r' },
+	{ "poison", test_poison, 'P' },
 };
+
+/* Scenario @i runs: the default ones, the race with -r, the poison alone. */
+static bool selected(int i, bool race, bool poison)
+{
+	if (poison)
+		return scenarios[i].only == 'P';
+	return !scenarios[i].only || (race && scenarios[i].only == 'r');
+}
 
 int main(int argc, char *argv[])
 {
+	bool race = false, poison = false;
 	struct gmem_hp_counts pool;
-	bool race = false;
-	int i, opt;
+	int i, opt, n = 0;
 
-	while ((opt = getopt(argc, argv, "p:r")) != -1) {
+	while ((opt = getopt(argc, argv, "p:rP")) != -1) {
 		if (opt == 'r') {
 			race = true;
+		} else if (opt == 'P') {
+			poison = true;
 		} else if (opt == 'p' && !strcmp(optarg, "1G")) {
 			hs.name = "1G";
 			hs.size = SZ_1G;
@@ -672,7 +821,7 @@ int main(int argc, char *argv[])
 			hs.kb = 1048576;
 			hs.nr_blocks = 1;
 		} else if (opt != 'p' || strcmp(optarg, "2M")) {
-			printf("usage: %s [-p 2M|1G] [-r]\n", argv[0]);
+			printf("usage: %s [-p 2M|1G] [-r | -P]\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
 	}
@@ -682,14 +831,18 @@ int main(int argc, char *argv[])
 	hvo = gmem_hvm_require(hs.kb, hs.nr_blocks);
 	gmem_hp_read(hs.kb, &pool);
 
+	for (i = 0; i < ARRAY_SIZE(scenarios); i++)
+		n += selected(i, race, poison);
 	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(scenarios) - !race);
+	ksft_set_plan(n);
 	for (i = 0; i < ARRAY_SIZE(scenarios); i++) {
-		if (scenarios[i].race && !race)
+		if (!selected(i, race, poison))
 			continue;
 		scenarios[i].fn();
 		ksft_test_result_pass("%s %s\n", scenarios[i].name, hs.name);
 	}
-	gmem_hp_check(hs.kb, &pool, 0, 0, "end of the test");
+	/* A poisoned huge page never comes back: test_poison() counted it. */
+	if (!poison)
+		gmem_hp_check(hs.kb, &pool, 0, 0, "end of the test");
 	ksft_finished();
 }
