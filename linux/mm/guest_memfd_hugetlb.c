@@ -58,6 +58,7 @@
 #include <linux/hugetlb_cgroup.h>
 #include <linux/mempolicy.h>
 #include <linux/delay.h>
+#include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/rcupdate_wait.h>
 #include <linux/seq_file.h>
@@ -162,11 +163,16 @@ static struct folio *gmem_hugetlb_alloc_folio(struct gmem_hugetlb *gh,
 	};
 	struct folio *folio;
 
-	if (mpol) {
-		mpoli.mode = mpol->mode;
-		mpoli.nid = mpol_node_for_index(mpol, ilx, htlb_alloc_mask(gh->h),
-						&mpoli.nodemask);
-	}
+	/*
+	 * No policy on the file: the allocating task's, as page cache
+	 * allocations of a 4K guest_memfd get, so that running the VMM under
+	 * numactl places a HugeTLB file too.
+	 */
+	if (!mpol)
+		mpol = get_task_policy(current);
+	mpoli.mode = mpol->mode;
+	mpoli.nid = mpol_node_for_index(mpol, ilx, htlb_alloc_mask(gh->h),
+					&mpoli.nodemask);
 
 	/*
 	 * The subpool's minimum covers the whole file, so this cannot need a
@@ -177,9 +183,15 @@ static struct folio *gmem_hugetlb_alloc_folio(struct gmem_hugetlb *gh,
 	if (hugepage_subpool_get_pages(gh->spool, 1))
 		return ERR_PTR(-ENOSPC);
 
-	/* Fails with -ENOSPC if the hugetlb cgroup or memcg refuses the charge. */
+	/*
+	 * Fails with -ENOSPC if the policy's nodes have no free page (the
+	 * file's reservation is global: never a surplus page instead, which
+	 * would leave the reservation for a page nobody takes), or if the
+	 * hugetlb cgroup or memcg refuses the charge.
+	 */
 	folio = hugetlb_alloc_folio(gh->h, &mpoli, NULL,
-				    HUGETLB_ALLOC_USE_GLOBAL_RESERVATIONS);
+				    HUGETLB_ALLOC_USE_GLOBAL_RESERVATIONS |
+				    HUGETLB_ALLOC_POOL_ONLY);
 	if (IS_ERR(folio)) {
 		hugepage_subpool_put_pages(gh->spool, 1);
 		return folio;
@@ -1047,6 +1059,28 @@ static pgoff_t gmem_hugetlb_next_split(struct gmem_alloc *a, pgoff_t index,
 	return bindex << order;
 }
 
+/*
+ * Zero bytes [@from, @to) of @folio a page at a time: up to 1G - 4K of a 1G
+ * folio are not zeroed without a chance to reschedule, and a poisoned page
+ * is not written (it stays poisoned; reading it faults).
+ */
+static void gmem_hugetlb_zero_range(struct folio *folio, size_t from, size_t to)
+{
+	bool poisoned = folio_test_hwpoison(folio);
+
+	while (from < to) {
+		struct page *page = folio_page(folio, from >> PAGE_SHIFT);
+		size_t len = min_t(size_t, to - from, PAGE_SIZE - offset_in_page(from));
+
+		if (!poisoned || !IS_ENABLED(CONFIG_MEMORY_FAILURE) ||
+		    !is_raw_hwpoison_page_in_hugepage(page))
+			memzero_page(page, offset_in_page(from), len);
+		from += len;
+		if (IS_ALIGNED(from, PMD_SIZE))
+			cond_resched();
+	}
+}
+
 static void gmem_hugetlb_punch(struct gmem_alloc *a,
 			       struct address_space *mapping,
 			       loff_t start, loff_t end)
@@ -1086,13 +1120,36 @@ static void gmem_hugetlb_punch(struct gmem_alloc *a,
 			    folio_order(folio) == a->order)
 				filemap_remove_folio(folio);
 			else
-				folio_zero_range(folio, max(start, fstart) - fstart,
-						 min(end, fend) - max(start, fstart));
+				gmem_hugetlb_zero_range(folio, max(start, fstart) - fstart,
+							min(end, fend) - fstart);
 			folio_unlock(folio);
 		}
 		folio_batch_release(&fbatch);
 		cond_resched();
 	}
+}
+
+/*
+ * Row @k of @node_nr, the folios of @order per node, as numa_maps shows
+ * them: N<node>=<folios> for the nodes that have some.
+ */
+static void gmem_hugetlb_show_nodes(struct seq_file *m, unsigned int order,
+				    const unsigned long *node_nr, int k)
+{
+	const char *sep = "";
+	int nid;
+
+	if (!node_nr)
+		return;
+	node_nr += k * nr_node_ids;
+	seq_printf(m, "folios_order_%u_nodes:\t", order);
+	for_each_node(nid) {
+		if (!node_nr[nid])
+			continue;
+		seq_printf(m, "%sN%d=%lu", sep, nid, node_nr[nid]);
+		sep = " ";
+	}
+	seq_putc(m, '\n');
 }
 
 static void gmem_hugetlb_show_fdinfo(struct gmem_alloc *a,
@@ -1102,18 +1159,24 @@ static void gmem_hugetlb_show_fdinfo(struct gmem_alloc *a,
 	struct gmem_hugetlb *gh = to_gmem_hugetlb(a);
 	XA_STATE(xas, &mapping->i_pages, 0);
 	unsigned long nr[3] = {};	/* huge, PMD (in 1G files), base pages */
+	unsigned long *node_nr;		/* the same, per node */
 	struct folio *folio;
+	int k;
 
+	node_nr = kcalloc(3 * nr_node_ids, sizeof(*node_nr), GFP_KERNEL);
 	rcu_read_lock();
 	xas_for_each(&xas, folio, ULONG_MAX) {
 		if (xas_retry(&xas, folio) || xa_is_value(folio))
 			continue;
 		if (folio_order(folio) == a->order)
-			nr[0]++;
+			k = 0;
 		else if (folio_order(folio) == PMD_ORDER)
-			nr[1]++;
+			k = 1;
 		else
-			nr[2]++;
+			k = 2;
+		nr[k]++;
+		if (node_nr)
+			node_nr[k * nr_node_ids + folio_nid(folio)]++;
 		if (need_resched()) {
 			xas_pause(&xas);
 			cond_resched_rcu();
@@ -1123,9 +1186,14 @@ static void gmem_hugetlb_show_fdinfo(struct gmem_alloc *a,
 
 	seq_printf(m, "hugetlb_page_size:\t%lu kB\n", huge_page_size(gh->h) >> 10);
 	seq_printf(m, "folios_order_%u:\t%lu\n", a->order, nr[0]);
-	if (a->order > PMD_ORDER)
+	gmem_hugetlb_show_nodes(m, a->order, node_nr, 0);
+	if (a->order > PMD_ORDER) {
 		seq_printf(m, "folios_order_%u:\t%lu\n", PMD_ORDER, nr[1]);
+		gmem_hugetlb_show_nodes(m, PMD_ORDER, node_nr, 1);
+	}
 	seq_printf(m, "folios_order_0:\t%lu\n", nr[2]);
+	gmem_hugetlb_show_nodes(m, 0, node_nr, 2);
+	kfree(node_nr);
 	seq_printf(m, "split_blocks:\t%lu\n", gh->nr_split[0] + gh->nr_split[1]);
 	if (a->order > PMD_ORDER)
 		seq_printf(m, "split_blocks_1g:\t%lu\n", gh->nr_split[1]);

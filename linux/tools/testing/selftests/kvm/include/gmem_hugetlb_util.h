@@ -44,12 +44,21 @@ struct gmem_fdinfo {
 	long folios_4k;
 	long split_blocks;
 	long vmemmap_restored_kb;
+	/* The folios above, per NUMA node. */
+	long huge_node[GMEM_HP_MAX_NODES];
+	long f2m_node[GMEM_HP_MAX_NODES];
+	long f4k_node[GMEM_HP_MAX_NODES];
 };
 
 void gmem_fdinfo_read(int fd, struct gmem_fdinfo *fi);
 /* Assert the file holds these folios and split blocks. */
 void gmem_fdinfo_check(int fd, long huge, long f2m, long f4k, long split,
 		       const char *what);
+
+/* The PFN mapped at @addr in this process (root), 0 if none. */
+u64 gmem_pagemap_pfn(void *addr);
+/* The NUMA node of @pfn, from the zones' spans in /proc/zoneinfo. */
+int gmem_pfn_node(u64 pfn);
 
 /*
  * A KVM_X86_SW_PROTECTED_VM with one vCPU and one HugeTLB guest_memfd file

@@ -121,11 +121,25 @@ void gmem_hp_check(unsigned long size_kb, const struct gmem_hp_counts *base,
 		    what, size_kb, node_free, now.free);
 }
 
+/* "N0=3 N1=1": folios per node. */
+static void gmem_fdinfo_nodes(const char *s, long *node_nr)
+{
+	int node, len;
+	long val;
+
+	while (sscanf(s, " N%d=%ld%n", &node, &val, &len) == 2) {
+		TEST_ASSERT(node >= 0 && node < GMEM_HP_MAX_NODES, "fdinfo names node %d", node);
+		node_nr[node] = val;
+		s += len;
+	}
+}
+
 void gmem_fdinfo_read(int fd, struct gmem_fdinfo *fi)
 {
-	char path[64], line[128], key[64];
+	char path[64], line[256], key[64];
+	bool seen = false, seen_nodes = false;
 	unsigned int order;
-	bool seen = false;
+	int pos = 0;
 	long val;
 	FILE *f;
 
@@ -134,7 +148,12 @@ void gmem_fdinfo_read(int fd, struct gmem_fdinfo *fi)
 	f = fopen(path, "r");
 	TEST_ASSERT(f, "Opening %s failed, errno %d (%s)", path, errno, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "folios_order_%u: %ld", &order, &val) == 2) {
+		if (sscanf(line, "folios_order_%u_nodes: %n", &order, &pos) == 1 && pos) {
+			gmem_fdinfo_nodes(line + pos, !seen_nodes ? fi->huge_node :
+					  order ? fi->f2m_node : fi->f4k_node);
+			seen_nodes = true;
+			pos = 0;
+		} else if (sscanf(line, "folios_order_%u: %ld", &order, &val) == 2) {
 			/* The file's own huge page size comes first. */
 			if (!seen)
 				fi->folios_huge = val;
@@ -320,4 +339,45 @@ void gmem_unpin(int fd)
 	TEST_ASSERT(!ioctl(fd, PIN_LONGTERM_TEST_STOP), "PIN_LONGTERM_TEST_STOP failed, errno %d",
 		    errno);
 	close(fd);
+}
+
+u64 gmem_pagemap_pfn(void *addr)
+{
+	u64 entry = 0;
+	int fd;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	TEST_ASSERT(fd >= 0, "Opening /proc/self/pagemap failed, errno %d", errno);
+	TEST_ASSERT(pread(fd, &entry, sizeof(entry),
+			  (uintptr_t)addr / getpagesize() * sizeof(entry)) == sizeof(entry),
+		    "Reading /proc/self/pagemap failed, errno %d", errno);
+	close(fd);
+	if (!(entry & (1ULL << 63)))
+		return 0;
+	return entry & ((1ULL << 55) - 1);
+}
+
+int gmem_pfn_node(u64 pfn)
+{
+	unsigned long spanned = 0, start;
+	int node = -1, n, found = -1;
+	char line[128];
+	FILE *f;
+
+	TEST_ASSERT(pfn, "No PFN to find the node of (not root?)");
+	/* Each zone: "Node N, zone Z", then "spanned S", then "start_pfn: P". */
+	f = fopen("/proc/zoneinfo", "r");
+	TEST_ASSERT(f, "Opening /proc/zoneinfo failed, errno %d", errno);
+	while (found < 0 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %d,", &n) == 1)
+			node = n;
+		else if (sscanf(line, " spanned %lu", &start) == 1)
+			spanned = start;
+		else if (sscanf(line, " start_pfn: %lu", &start) == 1 &&
+			 pfn >= start && pfn < start + spanned)
+			found = node;
+	}
+	fclose(f);
+	TEST_ASSERT(found >= 0, "PFN 0x%lx is in no zone of /proc/zoneinfo", pfn);
+	return found;
 }

@@ -39,6 +39,7 @@
 #include <linux/kvm_para.h>
 #include <linux/sizes.h>
 
+#include "gmem_hugetlb_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -47,7 +48,6 @@
 #include "../../../../../mm/gup_test.h"
 
 #define GMEM_PARAM	"/sys/module/kvm/parameters/gmem_in_place_conversion"
-#define GUP_TEST_FILE	"/sys/kernel/debug/gup_test"
 #define HUGEPAGES_DIR	"/sys/kernel/mm/hugepages"
 
 /*
@@ -360,24 +360,6 @@ static void check_pages(u8 *mem, const char *states, const u64 *tags,
 	}
 }
 
-/* The PFN backing @addr in the host's page tables, 0 if not mapped. */
-static u64 pagemap_pfn(void *addr)
-{
-	off_t offset = (uintptr_t)addr / base_page_size * sizeof(u64);
-	u64 entry;
-	int fd;
-
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	TEST_ASSERT(fd >= 0, "Opening /proc/self/pagemap failed, errno %d", errno);
-	TEST_ASSERT(pread(fd, &entry, sizeof(entry), offset) == sizeof(entry),
-		    "Reading /proc/self/pagemap failed, errno %d", errno);
-	close(fd);
-
-	if (!(entry & (1ull << 63)))
-		return 0;
-	return entry & ((1ull << 55) - 1);
-}
-
 /* Free HugeTLB pages of the backing's size, -1 if the host has none. */
 static long free_huge_pages(void)
 {
@@ -639,7 +621,7 @@ static int test_same_pfn(void)
 	gmem_test_init(&t, 1, GMEM_SHARED_FLAGS, true);
 
 	host_fill(t.mem, 0, tag_host);
-	pfn = pagemap_pfn(t.mem);
+	pfn = gmem_pagemap_pfn(t.mem);
 	TEST_ASSERT(pfn, "No PFN in /proc/self/pagemap for the page just written (not root?)");
 
 	/* Whatever pagemap tells, converting in place takes no huge page. */
@@ -650,7 +632,7 @@ static int test_same_pfn(void)
 	}
 
 	gmem_set_private(t.fd, 0, page_size);
-	TEST_ASSERT(!pagemap_pfn(t.mem),
+	TEST_ASSERT(!gmem_pagemap_pfn(t.mem),
 		    "The host mapping of the page survived the conversion to private");
 	check_pages(t.mem, "P", NULL, "shared->private");
 	guest_check(&t, 0, 1, &tag_host, "guest reads the host's data after shared->private");
@@ -658,7 +640,7 @@ static int test_same_pfn(void)
 
 	gmem_set_shared(t.fd, 0, page_size);
 	check_pages(t.mem, "S", &tag_guest, "private->shared, host reads the guest's data");
-	pfn_after = pagemap_pfn(t.mem);
+	pfn_after = gmem_pagemap_pfn(t.mem);
 	TEST_ASSERT(pfn_after == pfn,
 		    "The page moved: PFN 0x%lx before the conversions, 0x%lx after",
 		    pfn, pfn_after);
@@ -893,7 +875,7 @@ static int test_convert_unallocated(void)
 	memset(tags, 0, sizeof(tags));
 	tags[1] = TAG(2, 1);
 	host_fill(t.mem, 1, tags[1]);
-	pfn = pagemap_pfn(page_ptr(t.mem, 1));
+	pfn = gmem_pagemap_pfn(page_ptr(t.mem, 1));
 	TEST_ASSERT(pfn, "No PFN for page 1 after the host faulted it in");
 	guest_check(&t, 0, t.npages, tags, "guest reads pages converted before allocation");
 
@@ -943,7 +925,7 @@ static void mixed_allocation(const struct mixed_layout *l)
 	}
 
 	if (written < npages) {
-		pfn = pagemap_pfn(page_ptr(t.mem, written));
+		pfn = gmem_pagemap_pfn(page_ptr(t.mem, written));
 		TEST_ASSERT(pfn, "No PFN for page %lu after the host wrote it", written);
 	}
 
@@ -962,7 +944,7 @@ static void mixed_allocation(const struct mixed_layout *l)
 	check_pages(t.mem, page_states(st, npages, 0), after,
 		    msg("pages %lu-%lu converted back to shared", l->first, last));
 	if (written < npages)
-		TEST_ASSERT(pagemap_pfn(page_ptr(t.mem, written)) == pfn,
+		TEST_ASSERT(gmem_pagemap_pfn(page_ptr(t.mem, written)) == pfn,
 			    "Page %lu moved during the conversions", written);
 
 	gmem_test_destroy(&t);
@@ -1179,10 +1161,10 @@ static int test_gup_pin(void)
 	int gup_fd, r;
 	size_t i;
 
-	gup_fd = open(GUP_TEST_FILE, O_RDWR);
+	gup_fd = open(GMEM_GUP_TEST_FILE, O_RDWR);
 	if (gup_fd < 0) {
 		ksft_print_msg("Can't open %s (CONFIG_GUP_TEST, debugfs): %s\n",
-			       GUP_TEST_FILE, strerror(errno));
+			       GMEM_GUP_TEST_FILE, strerror(errno));
 		return KSFT_SKIP;
 	}
 

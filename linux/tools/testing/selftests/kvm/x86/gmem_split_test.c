@@ -486,6 +486,38 @@ static void check_held_split(struct split_vm *s, const char *what)
 			  PMD_PAGES, huge1g ? 2 : 1, what);
 }
 
+/* The pools before a file is created and once it is filled. */
+struct piece_pools {
+	struct gmem_hp_counts pool, pmd_pool, filled, pmd_filled;
+	bool have_pmd;
+};
+
+/*
+ * A file filled with generation @gen whose page in the middle of block 0 is
+ * a shared 4K piece: the page before it is private, so its 2M block is
+ * split.  Returns that page.
+ */
+static u64 piece_setup(struct split_vm *s, struct piece_pools *pp, u64 gen)
+{
+	u64 p = blk_pages / 2 + 7;
+
+	read_pools(&pp->pool, &pp->pmd_pool, &pp->have_pmd);
+	split_vm_init(s);
+	host_fill(s, gen);
+	read_pools(&pp->filled, &pp->pmd_filled, &pp->have_pmd);
+	convert(s, p - 1, 1, PRIVATE);
+	return p;
+}
+
+/* check_pools() against the pools of the filled file, or of before it. */
+static void piece_pools_check(const struct piece_pools *pp, bool filled, const char *what)
+{
+	if (filled)
+		check_pools(&pp->filled, pp->have_pmd ? &pp->pmd_filled : NULL, what);
+	else
+		check_pools(&pp->pool, pp->have_pmd ? &pp->pmd_pool : NULL, what);
+}
+
 /*
  * A long-term pin on a shared 4K piece (what vhost or VFIO holds): its
  * block stays split while uniform, merges at the next conversion after the
@@ -494,32 +526,27 @@ static void check_held_split(struct split_vm *s, const char *what)
  */
 static void test_pin(void)
 {
-	struct gmem_hp_counts pool, pmd_pool, filled, pmd_filled, now;
-	u64 p = blk_pages / 2 + 7;
+	struct gmem_hp_counts now;
+	struct piece_pools pp;
 	struct split_vm s;
-	bool have_pmd;
 	int gup, tries;
+	u64 p;
 
-	read_pools(&pool, &pmd_pool, &have_pmd);
-	split_vm_init(&s);
-	host_fill(&s, 4);
-	read_pools(&filled, &pmd_filled, &have_pmd);
-
-	convert(&s, p - 1, 1, PRIVATE);
+	p = piece_setup(&s, &pp, 4);
 	gup = gmem_pin(s.mem + p * PAGE_SIZE, PAGE_SIZE);
 
 	/* Uniform again, but the pinned piece keeps its 2M block split. */
 	convert(&s, p - 1, 1, 0);
 	check_held_split(&s, "uniform with a pinned piece");
-	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "uniform with a pinned piece");
+	piece_pools_check(&pp, true, "uniform with a pinned piece");
 	host_check(&s, "uniform with a pinned piece");
 
 	/* Unpinned: the next conversion of the block merges it. */
 	gmem_unpin(gup);
 	check_held_split(&s, "unpinned");
-	convert_check(&s, p, 1, PRIVATE, &filled, have_pmd ? &pmd_filled : NULL,
+	convert_check(&s, p, 1, PRIVATE, &pp.filled, pp.have_pmd ? &pp.pmd_filled : NULL,
 		      "the unpinned page");
-	convert_check(&s, p, 1, 0, &filled, have_pmd ? &pmd_filled : NULL,
+	convert_check(&s, p, 1, 0, &pp.filled, pp.have_pmd ? &pp.pmd_filled : NULL,
 		      "the unpinned page");
 
 	/* Closed while pinned: the huge page waits for the unpin. */
@@ -528,83 +555,101 @@ static void test_pin(void)
 	split_vm_destroy(&s);
 	usleep(100000);
 	gmem_hp_read(hs.kb, &now);
-	TEST_ASSERT(now.free == pool.free - 1 && now.nr == pool.nr,
+	TEST_ASSERT(now.free == pp.pool.free - 1 && now.nr == pp.pool.nr,
 		    "Closed with a pinned piece: %ld of %ld %s pages free, expected %ld of %ld",
-		    now.free, now.nr, hs.name, pool.free - 1, pool.nr);
+		    now.free, now.nr, hs.name, pp.pool.free - 1, pp.pool.nr);
 	gmem_unpin(gup);
 	/* The retiring block retries at most a second apart. */
 	for (tries = 0; tries < 300; tries++) {
 		gmem_hp_read(hs.kb, &now);
-		if (gmem_hp_equal(&now, &pool))
+		if (gmem_hp_equal(&now, &pp.pool))
 			break;
 		usleep(10000);
 	}
-	check_pools(&pool, have_pmd ? &pmd_pool : NULL, "pinned piece of a closed file unpinned");
+	piece_pools_check(&pp, false, "pinned piece of a closed file unpinned");
+}
+
+/* Page @p raises SIGBUS for poison, 4K of it, and its neighbours do not. */
+static void check_poisoned(struct split_vm *s, u64 p, const char *what)
+{
+	u64 i;
+
+	TEST_ASSERT(!host_touch(s->mem + p * PAGE_SIZE, false),
+		    "%s: the poisoned page was read without SIGBUS", what);
+	TEST_ASSERT(sigbus_probe_code == BUS_MCEERR_AR && sigbus_probe_lsb == PAGE_SHIFT,
+		    "%s: SIGBUS for the poisoned page: si_code %d, lsb %d, expected BUS_MCEERR_AR (%d), %d",
+		    what, sigbus_probe_code, sigbus_probe_lsb, BUS_MCEERR_AR, PAGE_SHIFT);
+	for (i = p - 1; i <= p + 1; i += 2) {
+		if (s->private[i]) {
+			TEST_ASSERT(!host_touch(s->mem + i * PAGE_SIZE, false) &&
+				    sigbus_probe_code != BUS_MCEERR_AR,
+				    "%s: private page %lu next to the poisoned one", what, i);
+			continue;
+		}
+		TEST_ASSERT(host_touch(s->mem + i * PAGE_SIZE, false) &&
+			    *(u64 *)(s->mem + i * PAGE_SIZE) == s->expect[i],
+			    "%s: shared page %lu next to the poisoned one", what, i);
+	}
 }
 
 /*
- * MADV_HWPOISON on a shared 4K piece.  7.3's memory_failure() handles only
- * LRU and hugetlb folios, so it marks the piece poisoned and leaves it
- * ("unhandlable page", EBUSY): nothing is unmapped then.  What guest_memfd
- * guarantees: the block never merges again, once its host mappings are
- * zapped (the merge attempt does that) the host gets SIGBUS with
- * BUS_MCEERR_AR for 4K there and nowhere else, and at close the rest of the
- * file goes back to the pool while the poisoned huge page stays out of it
- * for good.  So this runs alone (-P), in a boot of its own.
+ * MADV_HWPOISON on a shared 4K piece: memory_failure() unmaps it from the
+ * host and sends the caller SIGBUS with BUS_MCEERR_AR for 4K; later host
+ * accesses get the same there and nowhere else, KVM's fault on it fails
+ * with EHWPOISON, the block never merges again, and at close the rest of
+ * the file goes back to the pool while the poisoned huge page stays out of
+ * it for good.  So this runs alone (-P), in a boot of its own.
  */
 static void test_poison(void)
 {
-	struct gmem_hp_counts pool, pmd_pool, filled, pmd_filled, now;
-	u64 p = blk_pages / 2 + 7;
+	struct gmem_hp_counts now;
+	struct piece_pools pp;
+	struct kvm_run *run;
 	struct split_vm s;
-	bool have_pmd;
 	int tries, r;
+	u64 p;
 
-	read_pools(&pool, &pmd_pool, &have_pmd);
-	split_vm_init(&s);
-	host_fill(&s, 6);
-	read_pools(&filled, &pmd_filled, &have_pmd);
-	convert(&s, p - 1, 1, PRIVATE);
+	p = piece_setup(&s, &pp, 6);
 	host_check(&s, "before the poison");
 
-	r = madvise(s.mem + p * PAGE_SIZE, PAGE_SIZE, MADV_HWPOISON);
-	TEST_ASSERT(!r || errno == EBUSY, "MADV_HWPOISON of shared piece %lu: errno %d (%s)",
-		    p, errno, strerror(errno));
-	ksft_print_msg("MADV_HWPOISON of a 4K piece: %s\n",
-		       r ? "EBUSY (memory_failure left it as unhandlable)" : "recovered");
+	/* An action-required error: the process that touched it gets SIGBUS. */
+	TEST_ASSERT(!host_madvise(s.mem + p * PAGE_SIZE, MADV_HWPOISON, &r),
+		    "MADV_HWPOISON of shared piece %lu returned %d (errno %d) without SIGBUS",
+		    p, r, errno);
+	TEST_ASSERT(sigbus_probe_code == BUS_MCEERR_AR && sigbus_probe_lsb == PAGE_SHIFT,
+		    "SIGBUS from MADV_HWPOISON: si_code %d, lsb %d, expected BUS_MCEERR_AR (%d), %d",
+		    sigbus_probe_code, sigbus_probe_lsb, BUS_MCEERR_AR, PAGE_SHIFT);
+	check_poisoned(&s, p, "poisoned");
+
+	/* The guest faults on it: KVM_RUN fails with EHWPOISON. */
+	memcpy(s.g.gexpect, s.expect, nr_pages * sizeof(u64));
+	r = __vcpu_run(s.g.vcpu);
+	run = s.g.vcpu->run;
+	TEST_ASSERT(r == -1 && errno == EHWPOISON && run->exit_reason == KVM_EXIT_MEMORY_FAULT &&
+		    run->memory_fault.gpa == GMEM_HVM_GPA + p * PAGE_SIZE,
+		    "Guest access to the poisoned page: r %d errno %d exit %u gpa 0x%llx",
+		    r, errno, run->exit_reason, run->memory_fault.gpa);
 
 	/* Uniform again, but a poisoned piece is never merged. */
 	convert(&s, p - 1, 1, 0);
 	check_held_split(&s, "uniform with a poisoned piece");
-	check_pools(&filled, have_pmd ? &pmd_filled : NULL, "uniform with a poisoned piece");
-
-	TEST_ASSERT(!host_touch(s.mem + p * PAGE_SIZE, false),
-		    "The poisoned page was read without SIGBUS");
-	TEST_ASSERT(sigbus_probe_code == BUS_MCEERR_AR && sigbus_probe_lsb == PAGE_SHIFT,
-		    "SIGBUS for the poisoned page: si_code %d, lsb %d, expected BUS_MCEERR_AR (%d), %d",
-		    sigbus_probe_code, sigbus_probe_lsb, BUS_MCEERR_AR, PAGE_SHIFT);
-	/* Its neighbours are as they were. */
-	TEST_ASSERT(host_touch(s.mem + (p - 1) * PAGE_SIZE, false) &&
-		    *(u64 *)(s.mem + (p - 1) * PAGE_SIZE) == s.expect[p - 1],
-		    "The page before the poisoned one");
-	TEST_ASSERT(host_touch(s.mem + (p + 1) * PAGE_SIZE, false) &&
-		    *(u64 *)(s.mem + (p + 1) * PAGE_SIZE) == s.expect[p + 1],
-		    "The page after the poisoned one");
+	piece_pools_check(&pp, true, "uniform with a poisoned piece");
+	check_poisoned(&s, p, "uniform with a poisoned piece");
 
 	split_vm_destroy(&s);
 	for (tries = 0; tries < 100; tries++) {
 		gmem_hp_read(hs.kb, &now);
-		if (now.free == pool.free - 1)
+		if (now.free == pp.pool.free - 1)
 			break;
 		usleep(10000);
 	}
 	ksft_print_msg("closed with a poisoned %s page: nr/free/resv/surplus %ld/%ld/%ld/%ld\n",
 		       hs.name, now.nr, now.free, now.resv, now.surplus);
 	ksft_print_msg("before the file: %ld/%ld/%ld/%ld\n",
-		       pool.nr, pool.free, pool.resv, pool.surplus);
-	TEST_ASSERT(now.nr == pool.nr && now.free == pool.free - 1,
+		       pp.pool.nr, pp.pool.free, pp.pool.resv, pp.pool.surplus);
+	TEST_ASSERT(now.nr == pp.pool.nr && now.free == pp.pool.free - 1,
 		    "Closed with a poisoned piece: %ld of %ld %s pages free, expected %ld of %ld",
-		    now.free, now.nr, hs.name, pool.free - 1, pool.nr);
+		    now.free, now.nr, hs.name, pp.pool.free - 1, pp.pool.nr);
 }
 
 struct race_vcpu {
