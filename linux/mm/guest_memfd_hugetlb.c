@@ -1206,7 +1206,12 @@ static void gmem_hugetlb_destroy(struct gmem_alloc *a)
 
 	hugetlb_cgroup_uncharge_cgroup_rsvd(hstate_index(gh->h), gh->nr_pages,
 					    gh->h_cg_rsvd);
-	/* Gives the minimum back now, or when the last folio is freed. */
+	/*
+	 * The reservation of every page the file does not hold goes now:
+	 * pages still retiring, or poisoned for good, are freed to the pool
+	 * unreserved, if ever.
+	 */
+	hugepage_subpool_release_min(gh->spool);
 	hugepage_put_subpool(gh->spool);
 	xa_destroy(&gh->pmd_blocks);
 	xa_destroy(&gh->huge_blocks);

@@ -555,9 +555,11 @@ static void test_pin(void)
 	split_vm_destroy(&s);
 	usleep(100000);
 	gmem_hp_read(hs.kb, &now);
-	TEST_ASSERT(now.free == pp.pool.free - 1 && now.nr == pp.pool.nr,
-		    "Closed with a pinned piece: %ld of %ld %s pages free, expected %ld of %ld",
-		    now.free, now.nr, hs.name, pp.pool.free - 1, pp.pool.nr);
+	TEST_ASSERT(now.free == pp.pool.free - 1 && now.nr == pp.pool.nr &&
+		    now.resv == pp.pool.resv,
+		    "Closed with a pinned piece: %s pages nr/free/resv %ld/%ld/%ld, expected %ld/%ld/%ld",
+		    hs.name, now.nr, now.free, now.resv, pp.pool.nr, pp.pool.free - 1,
+		    pp.pool.resv);
 	gmem_unpin(gup);
 	/* The retiring block retries at most a second apart. */
 	for (tries = 0; tries < 300; tries++) {
@@ -643,13 +645,11 @@ static void test_poison(void)
 			break;
 		usleep(10000);
 	}
-	ksft_print_msg("closed with a poisoned %s page: nr/free/resv/surplus %ld/%ld/%ld/%ld\n",
-		       hs.name, now.nr, now.free, now.resv, now.surplus);
-	ksft_print_msg("before the file: %ld/%ld/%ld/%ld\n",
-		       pp.pool.nr, pp.pool.free, pp.pool.resv, pp.pool.surplus);
-	TEST_ASSERT(now.nr == pp.pool.nr && now.free == pp.pool.free - 1,
-		    "Closed with a poisoned piece: %ld of %ld %s pages free, expected %ld of %ld",
-		    now.free, now.nr, hs.name, pp.pool.free - 1, pp.pool.nr);
+	TEST_ASSERT(now.nr == pp.pool.nr && now.free == pp.pool.free - 1 &&
+		    now.resv == pp.pool.resv && now.surplus == pp.pool.surplus,
+		    "Closed with a poisoned piece: %s pages nr/free/resv/surplus %ld/%ld/%ld/%ld, expected %ld/%ld/%ld/%ld",
+		    hs.name, now.nr, now.free, now.resv, now.surplus,
+		    pp.pool.nr, pp.pool.free - 1, pp.pool.resv, pp.pool.surplus);
 }
 
 struct race_vcpu {
