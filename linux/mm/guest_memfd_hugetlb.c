@@ -1061,20 +1061,20 @@ static pgoff_t gmem_hugetlb_next_split(struct gmem_alloc *a, pgoff_t index,
 
 /*
  * Zero bytes [@from, @to) of @folio a page at a time: up to 1G - 4K of a 1G
- * folio are not zeroed without a chance to reschedule, and a poisoned page
- * is not written (it stays poisoned; reading it faults).
+ * folio are not zeroed without a chance to reschedule.  A poisoned folio is
+ * not written at all: no fault or KVM lookup hands out any page of it, and
+ * finding its poisoned raw pages would take mf_mutex, which memory_failure()
+ * holds while it takes the folio lock we hold here.
  */
 static void gmem_hugetlb_zero_range(struct folio *folio, size_t from, size_t to)
 {
-	bool poisoned = folio_test_hwpoison(folio);
+	if (folio_test_hwpoison(folio))
+		return;
 
 	while (from < to) {
-		struct page *page = folio_page(folio, from >> PAGE_SHIFT);
 		size_t len = min_t(size_t, to - from, PAGE_SIZE - offset_in_page(from));
 
-		if (!poisoned || !IS_ENABLED(CONFIG_MEMORY_FAILURE) ||
-		    !is_raw_hwpoison_page_in_hugepage(page))
-			memzero_page(page, offset_in_page(from), len);
+		memzero_page(folio_page(folio, from >> PAGE_SHIFT), offset_in_page(from), len);
 		from += len;
 		if (IS_ALIGNED(from, PMD_SIZE))
 			cond_resched();
