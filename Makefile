@@ -2,7 +2,8 @@
 #
 #   make check [T=regex]   build, boot, run the tests (and checkpatch); the CI gate
 #   make stress [T=regex]  the long runs of tests/stress-plan (not in CI)
-#   make run               build, boot, show a guest running on guest_memfd
+#   make run               build, boot, show a guest on guest_memfd and a small benchmark
+#   make bench             the full benchmark (tests/bench-plan): build/bench/
 #   make tree | export | export-check   the scratch kernel tree (see README)
 #
 # Everything generated lives in build/ (BUILD=... to move it).
@@ -12,7 +13,7 @@ BUILD ?= $(TOP)/build
 T     ?=
 export TOP BUILD T
 
-.PHONY: all check stress run tree export export-check deps fetch kernel selftests initramfs checkpatch
+.PHONY: all check stress run bench tree export export-check deps fetch kernel selftests initramfs checkpatch
 
 all: check
 
@@ -51,3 +52,6 @@ stress: initramfs
 
 run: initramfs
 	@scripts/run.sh
+
+bench: initramfs
+	@scripts/bench.sh $(TOP)/tests/bench-plan $(BUILD)/bench

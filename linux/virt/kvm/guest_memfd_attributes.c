@@ -126,7 +126,6 @@ unsigned long kvm_gmem_get_memory_attributes(struct kvm *kvm,
 					     struct kvm_memory_slot *slot,
 					     gfn_t gfn)
 {
-	unsigned long attrs;
 	struct file *file;
 
 	if (!slot)
@@ -134,38 +133,32 @@ unsigned long kvm_gmem_get_memory_attributes(struct kvm *kvm,
 	if (!slot || !kvm_slot_has_gmem(slot))
 		return 0;
 
-	file = kvm_gmem_get_file(slot);
+	file = kvm_gmem_peek_file(kvm, slot);
 	if (!file)
 		return 0;
 
-	attrs = kvm_gmem_attributes(file_inode(file), kvm_gmem_get_index(slot, gfn));
-	fput(file);
-
-	return attrs;
+	return kvm_gmem_attributes(file_inode(file), kvm_gmem_get_index(slot, gfn));
 }
 EXPORT_SYMBOL_FOR_KVM_INTERNAL(kvm_gmem_get_memory_attributes);
 
-static bool kvm_gmem_slot_range_has_attrs(struct kvm_memory_slot *slot,
+static bool kvm_gmem_slot_range_has_attrs(struct kvm *kvm,
+					  struct kvm_memory_slot *slot,
 					  gfn_t start, gfn_t end,
 					  unsigned long mask, unsigned long attrs)
 {
 	pgoff_t index;
 	struct file *file;
-	bool ret;
 
 	if (!kvm_slot_has_gmem(slot))
 		return !attrs;
 
-	file = kvm_gmem_get_file(slot);
+	file = kvm_gmem_peek_file(kvm, slot);
 	if (!file)
 		return !attrs;
 
 	index = kvm_gmem_get_index(slot, start);
-	ret = kvm_gmem_range_has_attrs(file_inode(file), index, index + (end - start),
-				       mask, attrs);
-	fput(file);
-
-	return ret;
+	return kvm_gmem_range_has_attrs(file_inode(file), index,
+					index + (end - start), mask, attrs);
 }
 
 /*
@@ -186,7 +179,7 @@ bool kvm_gmem_range_has_memory_attributes(struct kvm *kvm,
 		return false;
 
 	if (slot)
-		return kvm_gmem_slot_range_has_attrs(slot, start, end, mask, attrs);
+		return kvm_gmem_slot_range_has_attrs(kvm, slot, start, end, mask, attrs);
 
 	for (; start < end; start = next) {
 		s = gfn_to_memslot(kvm, start);
@@ -197,7 +190,7 @@ bool kvm_gmem_range_has_memory_attributes(struct kvm *kvm,
 			continue;
 		}
 		next = min(end, s->base_gfn + s->npages);
-		if (!kvm_gmem_slot_range_has_attrs(s, start, next, mask, attrs))
+		if (!kvm_gmem_slot_range_has_attrs(kvm, s, start, next, mask, attrs))
 			return false;
 	}
 	return true;

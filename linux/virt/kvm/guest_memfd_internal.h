@@ -116,6 +116,22 @@ static inline struct file *kvm_gmem_get_file(struct kvm_memory_slot *slot)
 }
 
 /*
+ * The file bound to @slot, for a short read of its attributes that takes no
+ * reference, so that KVM's page faults need no atomic on a file all vCPUs
+ * share.  The caller holds kvm->srcu or slots_lock (as for the memslot
+ * itself), and kvm_gmem_release() waits for SRCU readers after unbinding the
+ * file: the file and its inode outlive the read.  NULL once it is released.
+ */
+static inline struct file *kvm_gmem_peek_file(struct kvm *kvm,
+					      struct kvm_memory_slot *slot)
+{
+	lockdep_assert_once(srcu_read_lock_held(&kvm->srcu) ||
+			    lockdep_is_held(&kvm->slots_lock) ||
+			    !refcount_read(&kvm->users_count));
+	return READ_ONCE(slot->gmem.file);
+}
+
+/*
  * KVM may map a folio at its own order only where the memslot's gfns and file
  * offsets are congruent at that size; below that it falls back to the next
  * page table level that is (PMD, then PTE) instead of tripping over a
@@ -131,6 +147,21 @@ static inline int kvm_gmem_max_order(const struct kvm_memory_slot *slot, int ord
 }
 
 void kvm_gmem_zap_range(struct inode *inode, pgoff_t start, pgoff_t end);
+
+/*
+ * Free the attributes of an inode that is going away.  Every reader walks
+ * them holding a reference to the file (or to a mapping of it), so none is
+ * left and the nodes can be freed now rather than after a grace period.
+ * That also stays clear of 7.3's RCU-deferred free of a tree, which crashes
+ * when an internal node has 15 children: mt_free_walk() takes the node's
+ * metadata in the last slot for a child (fixed upstream in "maple_tree: fix
+ * maple_range_64 crashes in RCU mode"; KUnit gmem_attrs_tall_tree_destroy).
+ */
+static inline void kvm_gmem_destroy_attributes(struct inode *inode)
+{
+	mt_clear_in_rcu(&GMEM_I(inode)->attributes);
+	mtree_destroy(&GMEM_I(inode)->attributes);
+}
 
 #ifdef CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES
 int kvm_gmem_init_attributes(struct inode *inode, loff_t size, u64 flags);

@@ -19,7 +19,7 @@ static struct inode *gmem_kunit_inode(struct kunit *test)
 
 static void gmem_kunit_free(struct inode *inode)
 {
-	mtree_destroy(&GMEM_I(inode)->attributes);
+	kvm_gmem_destroy_attributes(inode);
 }
 
 /* Number of runs of non-shared pages: what a conversion's cost scales with. */
@@ -69,6 +69,34 @@ static void gmem_attrs_convert_and_merge(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), 1);
 
 	gmem_kunit_free(inode);
+}
+
+/*
+ * A file with tens of thousands of attribute runs has a tree several levels
+ * tall, with internal nodes of every fill.  Destroying it as closing the file
+ * does must not crash: freeing such a tree from an RCU callback did in 7.3
+ * (mt_free_walk() read a node's metadata as a child), so guest_memfd frees it
+ * directly.  Several sizes, so that some node ends up with 15 children: with
+ * an RCU-deferred free this crashes the kernel in the callback.
+ */
+static void gmem_attrs_tall_tree_destroy(struct kunit *test)
+{
+	unsigned int n;
+	pgoff_t i;
+
+	for (n = 2000; n <= 32000; n += 1500) {
+		struct inode *inode = gmem_kunit_inode(test);
+
+		KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, 0, n, PRIV), 0);
+		for (i = 0; i < n; i += 2)
+			KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, i, i + 1, 0), 0);
+		/* Every other page private: n / 2 runs, gaps not counted. */
+		KUNIT_EXPECT_EQ(test, gmem_kunit_runs(inode), n / 2);
+		gmem_kunit_free(inode);
+		KUNIT_EXPECT_TRUE(test, mtree_empty(&GMEM_I(inode)->attributes));
+	}
+	/* Whatever the destroy left to RCU callbacks runs before the test ends. */
+	rcu_barrier();
 }
 
 static void gmem_attrs_gaps_and_edges(struct kunit *test)
@@ -228,6 +256,7 @@ static void gmem_split_mixed_after(struct kunit *test)
 static struct kunit_case gmem_kunit_cases[] = {
 	KUNIT_CASE(gmem_attrs_convert_and_merge),
 	KUNIT_CASE(gmem_attrs_gaps_and_edges),
+	KUNIT_CASE_SLOW(gmem_attrs_tall_tree_destroy),
 	KUNIT_CASE(gmem_max_order_congruence),
 	KUNIT_CASE(gmem_split_points),
 	KUNIT_CASE(gmem_split_mixed_after),
