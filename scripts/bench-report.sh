@@ -32,16 +32,17 @@ guest_mb=$(awk -F, 'NR == 2 { print $4 }' "$fp")
 order="L L-1G 4K 2M 1G"
 
 {
-	echo "| backing | beyond guest @10% shared (MiB) | huge-mapped @10% (limit) | 4K to shared (median µs) | 4K back (median µs) | fallocate ${guest_mb} MiB (ms) |"
+	echo "| backing | beyond guest, 10% shared scattered (MiB) | same, clustered (MiB) | huge-mapped, 10% clustered (limit) | 4K to shared, median µs | 4K back, median µs |"
 	echo "|---|---:|---:|---:|---:|---:|"
 	for b in $order; do
 		awk -F, -v b="$b" '
-			FILENAME ~ /footprint/ && $1 == b && $2 == "scattered" && $3 == 10 { fp = $5; cov = $9; lim = $10; fa = $13 }
+			FILENAME ~ /footprint/ && $1 == b && $3 == 10 && $2 == "scattered" { fs = $5 }
+			FILENAME ~ /footprint/ && $1 == b && $3 == 10 && $2 == "clustered" { fc = $5; cov = $9 " (" $10 ")" }
 			FILENAME ~ /latency.csv/ && $1 == b && $2 == "4k_to_shared" { sh = $4 }
 			FILENAME ~ /latency.csv/ && $1 == b && $2 == "4k_to_private" { pr = $4 }
 			END {
-				if (fp == "" && sh == "") exit
-				printf "| %s | %s | %s (%s) | %s | %s | %s |\n", b, fp, cov, lim, sh, pr, fa
+				if (fs == "" && sh == "") exit
+				printf "| %s | %s | %s | %s | %s | %s |\n", b, fs, fc, cov, sh, pr
 			}' "$fp" "$lat"
 	done
 } > "$out/summary.md"
@@ -54,7 +55,7 @@ order="L L-1G 4K 2M 1G"
 	echo "ratios within this run, never with hardware. L and L-1G ran in their own"
 	echo "boot (kvm.gmem_in_place_conversion=0)."
 	echo
-	echo "## Summary (10% of 4K pages shared, scattered)"
+	echo "## Summary (10% of the guest's 4K pages shared)"
 	echo
 	cat "$out/summary.md"
 	echo
@@ -92,9 +93,20 @@ order="L L-1G 4K 2M 1G"
 	echo
 	echo "## P4 population (ms, QEMU TCG)"
 	echo
-	echo "| backing | fallocate whole guest | guest first touch of every 4K page | µs per 4K page touched |"
+	echo "fallocate of the whole guest: median over the backing's configurations (the"
+	echo "first one also pays QEMU's first touch of the VM's RAM). First touch: the"
+	echo "guest writes every 4K page, all private (the 0% row)."
+	echo
+	echo "| backing | fallocate (median, n) | guest first touch | µs per 4K page touched |"
 	echo "|---|---:|---:|---:|"
-	awk -F, 'NR > 1 && $3 == 0 { printf "| %s | %s | %s | %.1f |\n", $1, $13, $15, $15 * 1000 / ($4 * 256) }' "$fp"
+	for b in $order; do
+		awk -F, -v b="$b" 'NR > 1 && $1 == b && $13 != "n/a" { print $13 }' "$fp" | sort -g |
+			awk '{ v[NR] = $1 } END { if (NR) printf "%s %d\n", v[int((NR + 1) / 2)], NR }' |
+			while read -r med n; do
+				awk -F, -v b="$b" -v med="$med" -v n="$n" 'NR > 1 && $1 == b && $3 == 0 {
+					printf "| %s | %s (%s) | %s | %.1f |\n", b, med, n, $15, $15 * 1000 / ($4 * 256) }' "$fp"
+			done
+	done
 	echo
 	echo "## P6 fault path"
 	echo
