@@ -3,7 +3,8 @@
 #   bench-report.sh OUTDIR RESULTS...
 # RESULTS are the runner's results.txt of each boot ("# @csv TABLE,header"
 # and "# @row TABLE,..." lines).  Writes OUTDIR/TABLE.csv, OUTDIR/report.md,
-# OUTDIR/summary.md and, with gnuplot, OUTDIR/*.png.  Prints the summary.
+# OUTDIR/summary.md and, with gnuplot, OUTDIR/*.png (its messages in
+# OUTDIR/gnuplot.log).  Prints the summary.
 set -euo pipefail
 out=$1
 shift
@@ -42,7 +43,9 @@ order="L L-1G 4K 2M 1G"
 			FILENAME ~ /latency.csv/ && $1 == b && $2 == "4k_to_private" { pr = $4 }
 			END {
 				if (fs == "" && sh == "") exit
-				printf "| %s | %s | %s | %s | %s | %s |\n", b, fs, fc, cov, sh, pr
+				# make run measures the scattered layout only.
+				printf "| %s | %s | %s | %s | %s | %s |\n", b, fs, (fc == "" ? "-" : fc),
+				       (cov == "" ? "-" : cov), sh, pr
 			}' "$fp" "$lat"
 	done
 } > "$out/summary.md"
@@ -153,7 +156,7 @@ if command -v gnuplot > /dev/null; then
 				plot_cdf+="'$out/cdf_${b}_$op.dat' using 1:2 with lines title '$b ${op#4k_}', "
 		done
 	done
-	gnuplot <<-EOF
+	gnuplot 2> "$out/gnuplot.log" <<-EOF
 		set terminal pngcairo size 900,540 noenhanced
 		set grid
 		set output '$out/footprint.png'
