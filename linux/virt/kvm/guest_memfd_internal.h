@@ -36,6 +36,8 @@ struct gmem_alloc;
  *					check until the PTE is installed
  *       kvm->mmu_lock			KVM's mappings; reads attributes
  *         attributes' maple tree lock	writers only; readers use RCU
+ *					(KVM's, under kvm->srcu, without a
+ *					file reference: kvm_gmem_peek_file())
  * A conversion holds invalidate_lock exclusively from the first unmap to the
  * last KVM notification, so no host fault can map a page it makes private.
  * KVM's own faults do not take invalidate_lock; they read the attributes
