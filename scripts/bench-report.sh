@@ -25,7 +25,8 @@ for t in footprint latency; do
 done
 
 # footprint: backing,layout,shared_pct,guest_mb,beyond_mb,hugetlb_mb,memfree_drop_mb,
-#            vmemmap_mb,huge_cov,huge_limit,cov_1g,limit_1g,fallocate_ms,convert_ms,touch_ms
+#            vmemmap_mb,huge_cov,huge_limit,cov_1g,limit_1g,fallocate_ms,convert_ms,touch_ms,
+#            release_ms
 # latency:   backing,op,n,median_us,p99_us,guest_median_us,guest_p99_us
 # numa:      backing,policy,size_mb,node0,node1,on_policy,fallocate_ms
 fp=$out/footprint.csv lat=$out/latency.csv numa=$out/numa.csv
@@ -119,6 +120,16 @@ order="L L-1G 4K 2M 1G"
 	echo
 	awk -F, 'NR > 1 && $3 == 0 && ($1 == "4K" || $1 == "L") { t[$1] = $15 }
 		END { if (t["4K"] && t["L"]) printf "4K / L first-touch time: %.3f (4K %s ms, L %s ms)\n", t["4K"] / t["L"], t["4K"], t["L"] }' "$fp"
+	echo
+	echo "## Release: closing the file under a live memslot (ms, QEMU TCG)"
+	echo
+	echo "The VMM closes (and unmaps) the guest_memfd while the memslot is bound and the"
+	echo "guest's pages are mapped: KVM's mappings are dropped, then the folios freed."
+	echo "More attribute runs must not mean more zaps."
+	echo
+	echo "| backing | layout | shared % | release ms |"
+	echo "|---|---|---:|---:|"
+	awk -F, 'NR > 1 && $16 != "" && $16 != "n/a" { printf "| %s | %s | %s | %s |\n", $1, $2, $3, $16 }' "$fp"
 	echo
 	echo "## P5 NUMA placement of HugeTLB files"
 	echo

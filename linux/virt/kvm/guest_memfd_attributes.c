@@ -16,55 +16,6 @@
 #include "kvm_mm.h"
 #include "guest_memfd_internal.h"
 
-/*
- * Attributes of the run of pages that holds @index; *@last is set to the
- * run's last index.  Callers hold invalidate_lock, so the run is stable.
- */
-static unsigned long kvm_gmem_attributes_run(struct inode *inode, pgoff_t index,
-					     pgoff_t *last)
-{
-	MA_STATE(mas, &GMEM_I(inode)->attributes, index, index);
-	void *entry;
-
-	rcu_read_lock();
-	entry = mas_walk(&mas);
-	*last = mas.last;
-	rcu_read_unlock();
-
-	return xa_to_value(entry);
-}
-
-/*
- * Zap KVM's mappings of @range.  With in-place conversion the range may hold
- * both kinds of pages, so each run is zapped with its own filter: shared
- * invalidations must not destroy private mappings (e.g. TDX S-EPT) and vice
- * versa.
- */
-bool kvm_gmem_unmap_attribute_runs(struct kvm *kvm, struct inode *inode,
-				   struct kvm_gfn_range *range)
-{
-	struct kvm_gfn_range run = *range;
-	pgoff_t index, last;
-	bool flush = false;
-
-	while (run.start < range->end) {
-		index = kvm_gmem_get_index(range->slot, run.start);
-		if (kvm_gmem_attributes_run(inode, index, &last) &
-		    KVM_MEMORY_ATTRIBUTE_PRIVATE)
-			run.attr_filter = KVM_FILTER_PRIVATE;
-		else
-			run.attr_filter = KVM_FILTER_SHARED;
-		/* The last run may extend to ULONG_MAX: do not overflow. */
-		if (last - index < range->end - run.start)
-			run.end = run.start + (last - index) + 1;
-		else
-			run.end = range->end;
-		flush |= kvm_mmu_unmap_gfn_range(kvm, &run);
-		run.start = run.end;
-	}
-	return flush;
-}
-
 /* True if every page in [@start, @end) has @attrs in the bits of @mask. */
 static bool kvm_gmem_range_has_attrs(struct inode *inode, pgoff_t start,
 				     pgoff_t end, unsigned long mask,
@@ -249,85 +200,83 @@ retry:
 }
 
 /*
- * Tell every VM bound to [@start, @end) that the attributes change: zap its
- * mappings of the old kind and keep its faults out until kvm_gmem_convert_end.
- * [@zstart, @zend) contains the range and the huge pages being split: KVM's
- * faults stay out of all of it and every mapping in it goes, so that none
- * can map a folio about to be split at its old size.
+ * A conversion of [start, end) to attrs; [zstart, zend) contains the range
+ * and the huge pages being split.  KVM's faults stay out of all of it and
+ * every mapping in it goes, so that none can map a folio about to be split
+ * at its old size.
  */
-static void kvm_gmem_convert_start(struct inode *inode, pgoff_t start,
-				   pgoff_t end, pgoff_t zstart, pgoff_t zend,
-				   unsigned long attrs)
+struct kvm_gmem_conversion {
+	pgoff_t start, end, zstart, zend;
+	unsigned long attrs;
+	bool changed;
+};
+
+/* The part of @zrange's memslot in the converted range; false if none. */
+static bool kvm_gmem_conversion_range(const struct kvm_gmem_conversion *c,
+				      const struct kvm_gfn_range *zrange,
+				      struct kvm_gfn_range *range)
 {
-	struct kvm_memory_slot *slot;
-	struct gmem_file *f;
-	unsigned long index;
+	struct kvm_memory_slot *slot = zrange->slot;
 
-	kvm_gmem_for_each_file(f, inode) {
-		bool flush = false, found_memslot = false;
-		struct kvm *kvm = f->kvm;
-
-		if (!kvm_gmem_tracks_attributes(kvm))
-			continue;
-
-		xa_for_each_range(&f->bindings, index, slot, zstart, zend - 1) {
-			struct kvm_gfn_range range = kvm_gmem_gfn_range(slot, zstart, zend);
-
-			if (!found_memslot) {
-				found_memslot = true;
-				KVM_MMU_LOCK(kvm);
-				kvm_mmu_invalidate_start(kvm);
-			}
-			kvm_mmu_invalidate_range_add(kvm, range.start, range.end);
-			if (zstart < start || zend > end) {
-				range.attr_filter = KVM_FILTER_SHARED | KVM_FILTER_PRIVATE;
-				flush |= kvm_mmu_unmap_gfn_range(kvm, &range);
-			}
-			if (slot->gmem.pgoff >= end ||
-			    slot->gmem.pgoff + slot->npages <= start)
-				continue;
-			range = kvm_gmem_gfn_range(slot, start, end);
-			range.arg.attributes = attrs;
-			flush |= kvm_arch_pre_set_memory_attributes(kvm, &range);
-		}
-		if (flush)
-			kvm_flush_remote_tlbs(kvm);
-		if (found_memslot)
-			KVM_MMU_UNLOCK(kvm);
-	}
+	if (slot->gmem.pgoff >= c->end || slot->gmem.pgoff + slot->npages <= c->start)
+		return false;
+	*range = kvm_gmem_gfn_range(slot, c->start, c->end);
+	range->arg.attributes = c->attrs;
+	return true;
 }
 
-/* Recompute huge page eligibility (if @changed) and let faults in again. */
-static void kvm_gmem_convert_end(struct inode *inode, pgoff_t start,
-				 pgoff_t end, unsigned long attrs, bool changed)
+static bool kvm_gmem_convert_slot_start(struct kvm *kvm, struct kvm_gfn_range *zrange,
+					void *arg)
 {
-	struct kvm_memory_slot *slot;
-	struct gmem_file *f;
-	unsigned long index;
+	struct kvm_gmem_conversion *c = arg;
+	struct kvm_gfn_range range;
+	bool flush = false;
 
-	kvm_gmem_for_each_file(f, inode) {
-		bool found_memslot = false;
-		struct kvm *kvm = f->kvm;
-
-		if (!kvm_gmem_tracks_attributes(kvm))
-			continue;
-
-		xa_for_each_range(&f->bindings, index, slot, start, end - 1) {
-			struct kvm_gfn_range range = kvm_gmem_gfn_range(slot, start, end);
-
-			if (!found_memslot) {
-				found_memslot = true;
-				KVM_MMU_LOCK(kvm);
-			}
-			range.arg.attributes = attrs;
-			if (changed)
-				kvm_arch_post_set_memory_attributes(kvm, &range);
-		}
-		if (found_memslot) {
-			kvm_mmu_invalidate_end(kvm);
-			KVM_MMU_UNLOCK(kvm);
-		}
+	kvm_mmu_invalidate_range_add(kvm, zrange->start, zrange->end);
+	if (c->zstart < c->start || c->zend > c->end) {
+		zrange->attr_filter = KVM_FILTER_SHARED | KVM_FILTER_PRIVATE;
+		flush = kvm_mmu_unmap_gfn_range(kvm, zrange);
 	}
+	if (kvm_gmem_conversion_range(c, zrange, &range))
+		flush |= kvm_arch_pre_set_memory_attributes(kvm, &range);
+	return flush;
+}
+
+static bool kvm_gmem_convert_slot_end(struct kvm *kvm, struct kvm_gfn_range *zrange,
+				      void *arg)
+{
+	struct kvm_gmem_conversion *c = arg;
+	struct kvm_gfn_range range;
+
+	/* Recompute huge page eligibility if the attributes changed. */
+	if (c->changed && kvm_gmem_conversion_range(c, zrange, &range))
+		kvm_arch_post_set_memory_attributes(kvm, &range);
+	return false;
+}
+
+/*
+ * Tell every VM bound to the conversion's range that the attributes change:
+ * zap its mappings and keep its faults out until kvm_gmem_convert_end(),
+ * which covers the same bindings.
+ */
+static void kvm_gmem_convert_start(struct inode *inode, struct kvm_gmem_conversion *c)
+{
+	struct gmem_file *f;
+
+	kvm_gmem_for_each_file(f, inode)
+		if (kvm_gmem_tracks_attributes(f->kvm))
+			kvm_gmem_invalidate_slots_start(f, c->zstart, c->zend,
+							kvm_gmem_convert_slot_start, c);
+}
+
+static void kvm_gmem_convert_end(struct inode *inode, struct kvm_gmem_conversion *c)
+{
+	struct gmem_file *f;
+
+	kvm_gmem_for_each_file(f, inode)
+		if (kvm_gmem_tracks_attributes(f->kvm))
+			kvm_gmem_invalidate_slots_end(f, c->zstart, c->zend,
+						      kvm_gmem_convert_slot_end, c);
 }
 
 /*
@@ -452,7 +401,11 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 {
 	struct address_space *mapping = inode->i_mapping;
 	struct gmem_alloc *a = GMEM_I(inode)->alloc;
-	pgoff_t zstart, zend;
+	struct kvm_gmem_conversion c = {
+		.start = start,
+		.end = end,
+		.attrs = attrs,
+	};
 	struct gmem_split *sp;
 	int r = 0;
 
@@ -478,24 +431,25 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 		goto out;
 
 	/* Splits take whole huge pages out of KVM's reach first. */
-	zstart = sp ? round_down(start, 1UL << a->order) : start;
-	zend = sp ? round_up(end, 1UL << a->order) : end;
-	kvm_gmem_convert_start(inode, start, end, zstart, zend, attrs);
+	c.zstart = sp ? round_down(start, 1UL << a->order) : start;
+	c.zend = sp ? round_up(end, 1UL << a->order) : end;
+	kvm_gmem_convert_start(inode, &c);
 	if (sp) {
 		/*
 		 * The host maps whole huge folios as special PFNs, which GUP
 		 * cannot pin: make it refault the pieces as ordinary pages.
 		 */
-		unmap_mapping_pages(mapping, zstart, zend - zstart, false);
+		unmap_mapping_pages(mapping, c.zstart, c.zend - c.zstart, false);
 		r = a->ops->split_commit(a, sp, err_index);
 		if (r) {
 			a->ops->split_abort(a, sp);
-			kvm_gmem_convert_end(inode, start, end, attrs, false);
+			kvm_gmem_convert_end(inode, &c);
 			goto out;
 		}
 	}
 	r = kvm_gmem_store_attributes(inode, start, end, attrs);
-	kvm_gmem_convert_end(inode, start, end, attrs, !r);
+	c.changed = !r;
+	kvm_gmem_convert_end(inode, &c);
 	if (!r)
 		kvm_gmem_merge_blocks(inode, start, end);
 out:

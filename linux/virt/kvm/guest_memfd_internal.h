@@ -150,6 +150,13 @@ static inline int kvm_gmem_max_order(const struct kvm_memory_slot *slot, int ord
 
 void kvm_gmem_zap_range(struct inode *inode, pgoff_t start, pgoff_t end);
 
+/* Work on one memslot's part of an invalidated range, under mmu_lock. */
+typedef bool (*kvm_gmem_slot_fn)(struct kvm *kvm, struct kvm_gfn_range *range, void *arg);
+void kvm_gmem_invalidate_slots_start(struct gmem_file *f, pgoff_t start, pgoff_t end,
+				     kvm_gmem_slot_fn fn, void *arg);
+void kvm_gmem_invalidate_slots_end(struct gmem_file *f, pgoff_t start, pgoff_t end,
+				   kvm_gmem_slot_fn fn, void *arg);
+
 /*
  * Free the attributes of an inode that is going away.  Every reader walks
  * them holding a reference to the file (or to a mapping of it), so none is
@@ -167,22 +174,12 @@ static inline void kvm_gmem_destroy_attributes(struct inode *inode)
 
 #ifdef CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES
 int kvm_gmem_init_attributes(struct inode *inode, loff_t size, u64 flags);
-bool kvm_gmem_unmap_attribute_runs(struct kvm *kvm, struct inode *inode,
-				   struct kvm_gfn_range *range);
 long kvm_gmem_set_attributes(struct file *file, void __user *argp);
 #else
 static inline int kvm_gmem_init_attributes(struct inode *inode, loff_t size,
 					   u64 flags)
 {
 	return 0;
-}
-
-/* Not reached: kvm_gmem_in_place_conversion is constant false here. */
-static inline bool kvm_gmem_unmap_attribute_runs(struct kvm *kvm,
-						 struct inode *inode,
-						 struct kvm_gfn_range *range)
-{
-	return false;
 }
 #endif
 

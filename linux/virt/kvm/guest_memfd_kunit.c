@@ -99,6 +99,20 @@ static void gmem_attrs_tall_tree_destroy(struct kunit *test)
 	rcu_barrier();
 }
 
+/* Attributes of the run that holds @index; *@last is set to its last index. */
+static unsigned long gmem_kunit_run_of(struct inode *inode, pgoff_t index, pgoff_t *last)
+{
+	MA_STATE(mas, &GMEM_I(inode)->attributes, index, index);
+	void *entry;
+
+	rcu_read_lock();
+	entry = mas_walk(&mas);
+	*last = mas.last;
+	rcu_read_unlock();
+
+	return xa_to_value(entry);
+}
+
 static void gmem_attrs_gaps_and_edges(struct kunit *test)
 {
 	struct inode *inode = gmem_kunit_inode(test);
@@ -107,7 +121,7 @@ static void gmem_attrs_gaps_and_edges(struct kunit *test)
 	/* Nothing stored: everything shared, one run up to the end of the index space. */
 	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 0, 8, ~0ul, 0));
 	KUNIT_EXPECT_FALSE(test, kvm_gmem_range_has_attrs(inode, 0, 8, ~0ul, PRIV));
-	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, 5, &last), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_run_of(inode, 5, &last), 0);
 	KUNIT_EXPECT_EQ(test, last, ULONG_MAX);
 
 	/* Private islands: a gap between them is not private. */
@@ -122,9 +136,9 @@ static void gmem_attrs_gaps_and_edges(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, 0, 50, 0, 0));
 
 	/* Runs report their extent, shared gaps included. */
-	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, 12, &last), PRIV);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_run_of(inode, 12, &last), PRIV);
 	KUNIT_EXPECT_EQ(test, last, 19);
-	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, 25, &last), 0);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_run_of(inode, 25, &last), 0);
 	KUNIT_EXPECT_EQ(test, last, 29);
 
 	/* Filling the gap joins the islands. */
@@ -136,7 +150,7 @@ static void gmem_attrs_gaps_and_edges(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, kvm_gmem_store_attributes(inode, ULONG_MAX - 3, ULONG_MAX, PRIV), 0);
 	KUNIT_EXPECT_TRUE(test, kvm_gmem_range_has_attrs(inode, ULONG_MAX - 3, ULONG_MAX,
 							 ~0ul, PRIV));
-	KUNIT_EXPECT_EQ(test, kvm_gmem_attributes_run(inode, ULONG_MAX - 1, &last), PRIV);
+	KUNIT_EXPECT_EQ(test, gmem_kunit_run_of(inode, ULONG_MAX - 1, &last), PRIV);
 	KUNIT_EXPECT_EQ(test, last, ULONG_MAX - 1);
 
 	gmem_kunit_free(inode);

@@ -86,6 +86,8 @@ struct gmem_hvm {
  */
 bool gmem_hvm_require(unsigned long size_kb, long nr_pages);
 void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags);
+/* The same with only the first @bound bytes of the file bound and checked. */
+void gmem_hvm_create_bound(struct gmem_hvm *g, u64 size, u64 flags, u64 bound);
 void gmem_hvm_destroy(struct gmem_hvm *g);
 void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what);
 /* Another vCPU running the same guest code. */

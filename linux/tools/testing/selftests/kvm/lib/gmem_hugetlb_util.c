@@ -210,11 +210,16 @@ static void gmem_hvm_guest_code(void)
 
 void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags)
 {
+	gmem_hvm_create_bound(g, size, flags, size);
+}
+
+void gmem_hvm_create_bound(struct gmem_hvm *g, u64 size, u64 flags, u64 bound)
+{
 	const struct vm_shape shape = {
 		.mode = VM_MODE_DEFAULT,
 		.type = KVM_X86_SW_PROTECTED_VM,
 	};
-	u64 pages = size / PAGE_SIZE;
+	u64 pages = bound / PAGE_SIZE;
 	u64 expect_pages = DIV_ROUND_UP(pages * sizeof(u64), PAGE_SIZE);
 
 	memset(g, 0, sizeof(*g));
@@ -226,8 +231,10 @@ void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags)
 	g->fd = vm_create_guest_memfd(g->vm, size, flags);
 	g->mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd);
 	vm_set_user_memory_region2(g->vm, GMEM_HVM_SLOT, KVM_MEM_GUEST_MEMFD,
-				   GMEM_HVM_GPA, size, g->mem, g->fd, 0);
-	virt_map_level(g->vm, GMEM_HVM_GPA, GMEM_HVM_GPA, size, PG_LEVEL_2M);
+				   GMEM_HVM_GPA, bound, g->mem, g->fd, 0);
+	/* 4K guest mappings if the binding is not a multiple of 2M. */
+	virt_map_level(g->vm, GMEM_HVM_GPA, GMEM_HVM_GPA, bound,
+		       bound % SZ_2M ? PG_LEVEL_4K : PG_LEVEL_2M);
 
 	vm_userspace_mem_region_add(g->vm, VM_MEM_SRC_ANONYMOUS, GMEM_HVM_EXPECT_GPA,
 				    GMEM_HVM_EXPECT_SLOT, expect_pages, 0);
@@ -290,7 +297,7 @@ unsigned long gmem_hvm_guest_pass(struct gmem_hvm *g, struct kvm_vcpu *vcpu,
 
 void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what)
 {
-	memcpy(g->gexpect, expect, g->size / PAGE_SIZE * sizeof(u64));
+	memcpy(g->gexpect, expect, gmem_hvm_pages * sizeof(u64));
 	TEST_ASSERT(!gmem_hvm_guest_pass(g, g->vcpu, what),
 		    "%s: KVM_EXIT_MEMORY_FAULT with no conversion running", what);
 }

@@ -19,7 +19,8 @@
  *              all of it, at 0/1/10/50% shared 4K pages, scattered or in one
  *              cluster: MemFree and hugetlb pool deltas, split vmemmap (P1),
  *              the VM's pages_4k/2m/1g against the most that could be huge
- *              (P2), the time to fallocate and to first-touch (P4);
+ *              (P2), the time to fallocate and to first-touch (P4), the
+ *              time to close the file under a live memslot;
  *   latency    4K conversions: in a uniform block (a split for 2M/1G), back
  *              (a merge), inside a split block; 2M and 1G ranges; host time
  *              of the ioctl and, for guest-driven ones, the guest's time
@@ -285,10 +286,30 @@ static void bvm_create(struct bvm *v, const struct backing *b, u64 size)
 	TEST_ASSERT_EQ(get_ucall(v->vcpu, NULL), UCALL_SYNC);
 }
 
+/*
+ * Close the guest_memfd while its memslot is bound and the guest's pages are
+ * mapped, as a VMM that exits does; returns the time it took in µs.  The
+ * file's release drops every KVM mapping of it.
+ */
+static double bvm_release(struct bvm *v)
+{
+	double t = now_us();
+
+	/* In place, the mapping holds the file: its munmap is the last put. */
+	if (!v->b->legacy)
+		kvm_munmap(v->mem, v->size);
+	kvm_close(v->fd);
+	t = now_us() - t;
+	v->fd = -1;
+	return t;
+}
+
 static void bvm_destroy(struct bvm *v)
 {
-	kvm_munmap(v->mem, v->size);
-	kvm_close(v->fd);
+	if (v->fd >= 0)
+		bvm_release(v);
+	if (v->b->legacy)
+		kvm_munmap(v->mem, v->size);
 	if (v->sfd >= 0)
 		kvm_close(v->sfd);
 	kvm_vm_free(v->vm);
@@ -471,7 +492,7 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	struct mem_snap before, after;
 	struct gmem_fdinfo fi = {};
 	struct fp_limits lim;
-	double t_falloc, t_conv, t_touch;
+	double t_falloc, t_conv, t_touch, t_release;
 	long p2m, p1g, beyond_kb, vmemmap_kb = 0;
 	double cov, cov_limit;
 	struct bvm v;
@@ -480,7 +501,7 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	bvm_create(&v, b, guest_size);
 	fp_limits(&v, pct, lay, &lim);
 	if (!backing_fits(b, guest_size, lim.shared_1g)) {
-		printf("@row footprint,%s,%s,%d,%lu,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n",
+		printf("@row footprint,%s,%s,%d,%lu,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n",
 		       b->name, lay_name[lay], pct, guest_size >> 20);
 		bvm_destroy(&v);
 		return;
@@ -508,6 +529,8 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 		vmemmap_kb = fi.vmemmap_restored_kb;
 	}
 
+	t_release = bvm_release(&v);
+
 	beyond_kb = (before.memfree_kb - after.memfree_kb) +
 		    (after.hp_used_kb - before.hp_used_kb) - (long)(guest_size / SZ_1K);
 	cov = (double)(p2m * PMD_PAGES + p1g * (SZ_1G / PAGE_SIZE)) /
@@ -520,7 +543,8 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	printf("%.4f,%.4f,%.4f,%.4f,", cov, cov_limit,
 	       (double)p1g * (SZ_1G / PAGE_SIZE) / (guest_size / PAGE_SIZE),
 	       (double)lim.huge_1g_pages / (guest_size / PAGE_SIZE));
-	printf("%.1f,%.1f,%.1f\n", t_falloc / 1000, t_conv / 1000, t_touch / 1000);
+	printf("%.1f,%.1f,%.1f,%.1f\n", t_falloc / 1000, t_conv / 1000, t_touch / 1000,
+	       t_release / 1000);
 	fflush(stdout);
 
 	/* The pool holds exactly what the model says. */
@@ -861,7 +885,7 @@ int main(int argc, char *argv[])
 	printf("@csv footprint,backing,layout,shared_pct,guest_mb,");
 	printf("beyond_mb,hugetlb_mb,memfree_drop_mb,vmemmap_mb,");
 	printf("huge_cov,huge_limit,cov_1g,limit_1g,");
-	printf("fallocate_ms,convert_ms,touch_ms\n");
+	printf("fallocate_ms,convert_ms,touch_ms,release_ms\n");
 	printf("@csv latency,backing,op,n,median_us,p99_us,guest_median_us,guest_p99_us\n");
 	printf("@csv numa,backing,policy,size_mb,node0,node1,on_policy,fallocate_ms\n");
 

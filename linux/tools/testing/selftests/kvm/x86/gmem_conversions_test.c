@@ -558,6 +558,12 @@ static int test_caps(void)
 		    "/dev/kvm reports KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES = 0x%lx, expected PRIVATE",
 		    val);
 
+	/* Other VM types (SEV-SNP, TDX) still set attributes per VM, as in 7.3. */
+	val = kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES);
+	TEST_ASSERT(val == KVM_MEMORY_ATTRIBUTE_PRIVATE,
+		    "/dev/kvm reports KVM_CAP_MEMORY_ATTRIBUTES = 0x%lx, expected PRIVATE as 7.3 does",
+		    val);
+
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	val = vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES);
 	TEST_ASSERT(val == KVM_MEMORY_ATTRIBUTE_PRIVATE,

@@ -14,9 +14,9 @@
  * (global and per node, both page sizes: a split huge page stays one in-use
  * huge page) and, with a guest, the level KVM maps each block at.  A
  * long-term pin on a piece keeps its block split and a closed file's huge
- * page out of the pool until the unpin.  With -r (make stress) a race
- * scenario also splits and merges under two vCPUs' faults; -P runs only
- * the hwpoison scenario, which leaves a huge page out of the pool for good.
+ * page out of the pool until the unpin.  -r runs only the race scenario,
+ * which splits and merges under two vCPUs' faults; -P runs only the
+ * hwpoison scenario, which leaves a huge page out of the pool for good.
  *
  * The VM is a KVM_X86_SW_PROTECTED_VM whose guest_memfd tracks the
  * attributes (kvm.gmem_in_place_conversion=Y).
@@ -826,6 +826,51 @@ static void test_cgroup(void)
 	TEST_ASSERT(!rmdir(CG_PARENT), "rmdir " CG_PARENT ", errno %d", errno);
 }
 
+static void alarm_nop(int sig)
+{
+}
+
+/*
+ * A memslot bound to part of a huge page: a conversion in the other part
+ * splits the huge page, which keeps KVM's faults out of all of it while it
+ * runs, and must let them in again afterwards even though the converted
+ * pages themselves are bound to no memslot.
+ */
+static void test_partial_binding(void)
+{
+	struct sigaction sa = { .sa_handler = alarm_nop };
+	u64 bound = blk_pages / 2, i;
+	struct gmem_hvm g;
+	u64 *expect;
+
+	expect = calloc(bound, sizeof(u64));
+	TEST_ASSERT(expect, "calloc");
+	gmem_hvm_create_bound(&g, nr_pages * PAGE_SIZE, GMEM_FLAGS | hs.flag,
+			      bound * PAGE_SIZE);
+	for (i = 0; i < bound; i++) {
+		expect[i] = PATTERN(6, i);
+		*(u64 *)(g.mem + i * PAGE_SIZE) = expect[i];
+	}
+	gmem_hvm_guest_check(&g, expect, "guest reads the bound half");
+
+	/* A fault that never completes is interrupted: KVM_RUN fails with EINTR. */
+	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction");
+	for (i = 0; i < 2; i++) {
+		gmem_set_attributes(g.fd, (bound + 1 + i) * PAGE_SIZE, PAGE_SIZE, PRIVATE);
+		/* Only the huge page the host wrote is allocated: now split. */
+		gmem_fdinfo_check(g.fd, 0, -1, PMD_PAGES, blk_pages > PMD_PAGES ? 2 : 1,
+				  "a page of the unbound half private");
+		alarm(30);
+		gmem_hvm_guest_check(&g, expect, "guest reads the bound half after a split");
+		gmem_set_attributes(g.fd, (bound + 1 + i) * PAGE_SIZE, PAGE_SIZE, 0);
+		gmem_hvm_guest_check(&g, expect, "guest reads the bound half after a merge");
+		alarm(0);
+	}
+	signal(SIGALRM, SIG_DFL);
+	gmem_hvm_destroy(&g);
+	free(expect);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -836,16 +881,19 @@ static const struct {
 	{ "punch_close", test_punch_close },
 	{ "cgroup", test_cgroup },
 	{ "pin", test_pin },
+	{ "partial_binding", test_partial_binding },
 	{ "race", test_race, 'r' },
 	{ "poison", test_poison, 'P' },
 };
 
-/* Scenario @i runs: the default ones, the race with -r, the poison alone. */
+/* Scenario @i runs: the default ones, or with -r the race, with -P the poison. */
 static bool selected(int i, bool race, bool poison)
 {
 	if (poison)
 		return scenarios[i].only == 'P';
-	return !scenarios[i].only || (race && scenarios[i].only == 'r');
+	if (race)
+		return scenarios[i].only == 'r';
+	return !scenarios[i].only;
 }
 
 int main(int argc, char *argv[])
