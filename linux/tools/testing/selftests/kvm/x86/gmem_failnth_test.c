@@ -90,6 +90,8 @@ static void model_check(u64 first, u64 n, const char *what)
 {
 	u64 i, lo = first ? first - 1 : 0, hi = min(first + n + 1, nr_pages);
 
+	if (!n)
+		return;
 	for (i = lo; i < hi; i++) {
 		u8 *p = mem + i * PAGE_SIZE;
 
@@ -126,24 +128,33 @@ typedef int (*op_fn)(void *arg);
 
 /*
  * Run @op with its 1st, 2nd, ... allocation failing until it runs with no
- * failure injected; a failed run must change nothing (@first, @n: the pages
- * to check).  Returns how many allocations failed in turn.
+ * failure injected (past the 64th, every 16th part of the way: a 1G split
+ * restores its struct pages a page at a time).  A failed run must change nothing (@first, @n: the pages
+ * to check); a run that succeeds although an allocation failed (a fallback)
+ * must have done its work, and @undo (without failures) takes it back
+ * before the next one.  Returns how many allocations failed in turn.
  */
-static unsigned int each_allocation_fails(const char *what, op_fn op, void *arg,
-					  u64 first, u64 n)
+static unsigned int each_allocation_fails(const char *what, op_fn op, op_fn undo,
+					  void *arg, u64 first, u64 n)
 {
+	unsigned int nth, tried = 0, failed = 0;
 	struct snapshot before;
-	unsigned int nth;
 	bool hit;
 	int r;
 
-	for (nth = 1; nth < MAX_NTH; nth++) {
+	for (nth = 1; nth < MAX_NTH; nth += nth < 64 ? 1 : nth / 16) {
 		snap(&before);
 		fail_nth(nth);
 		r = op(arg);
 		hit = fail_nth_hit();
-		if (!r)
-			break;
+		tried += hit;
+		if (!r) {
+			model_check(first, n, what);
+			if (!hit)
+				break;
+			TEST_ASSERT(!undo(arg), "%s: undoing it failed, errno %d", what, errno);
+			continue;
+		}
 		TEST_ASSERT(hit, "%s failed with errno %d (%s) with no failure injected",
 			    what, errno, strerror(errno));
 		TEST_ASSERT(errno == ENOMEM || errno == EAGAIN || errno == ENOSPC,
@@ -151,10 +162,12 @@ static unsigned int each_allocation_fails(const char *what, op_fn op, void *arg,
 			    what, nth, errno, strerror(errno));
 		snap_check(&before, what, nth);
 		model_check(first, n, what);
+		failed++;
 	}
 	TEST_ASSERT(nth < MAX_NTH, "%s still failed after %u allocations failed", what, nth);
-	ksft_print_msg("%s: %u allocations failed in turn\n", what, nth - 1);
-	return nth - 1;
+	ksft_print_msg("%s: %u of its allocations failed in turn, %u of them failed the call\n",
+		       what, tried, failed);
+	return tried;
 }
 
 struct conv {
@@ -170,6 +183,19 @@ static int op_convert(void *arg)
 	if (!r)
 		memset(private + c->first, !!c->attrs, c->n);
 	return r;
+}
+
+static int op_convert_back(void *arg)
+{
+	struct conv c = *(struct conv *)arg;
+
+	c.attrs ^= PRIVATE;
+	return op_convert(&c);
+}
+
+static int op_nothing(void *arg)
+{
+	return 0;
 }
 
 static int op_create(void *arg)
@@ -192,6 +218,11 @@ static int op_fallocate(void *arg)
 	return fallocate(fd, FALLOC_FL_KEEP_SIZE, *(u64 *)arg * hs.size, hs.size);
 }
 
+static int op_unallocate(void *arg)
+{
+	return fallocate(fd, PUNCH_HOLE, *(u64 *)arg * hs.size, hs.size);
+}
+
 static int op_punch(void *arg)
 {
 	struct conv *c = arg;
@@ -200,6 +231,19 @@ static int op_punch(void *arg)
 	if (!r)
 		memset(word + c->first, 0, c->n * sizeof(u64));
 	return r;
+}
+
+/* Write the pages' words again (all shared here). */
+static int op_refill(void *arg)
+{
+	struct conv *c = arg;
+	u64 i;
+
+	for (i = c->first; i < c->first + c->n; i++) {
+		word[i] = 0x5a00000000000000ull | i;
+		*(u64 *)(mem + i * PAGE_SIZE) = word[i];
+	}
+	return 0;
 }
 
 static void debugfs_write(const char *path, const char *val)
@@ -267,7 +311,7 @@ int main(int argc, char *argv[])
 	gmem_hp_read(hs.kb, &base_huge);
 	gmem_hp_read(2048, &base_pmd);
 	fd = -1;
-	each_allocation_fails("create", op_create, &file_size, 0, 0);
+	each_allocation_fails("create", op_create, op_nothing, &file_size, 0, 0);
 	ksft_test_result_pass("create %s\n", hs.name);
 
 	fd = vm_create_guest_memfd(vm, file_size, GMEM_FLAGS | hs.flag);
@@ -277,7 +321,8 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(private && word, "calloc");
 
 	for (i = 0; i < hs.nr_blocks; i++)
-		each_allocation_fails("fallocate", op_fallocate, &i, i * hs.size / PAGE_SIZE, 1);
+		each_allocation_fails("fallocate", op_fallocate, op_unallocate, &i,
+				      i * hs.size / PAGE_SIZE, 1);
 	gmem_fdinfo_check(fd, hs.nr_blocks, -1, 0, 0, "after fallocate");
 	for (i = 0; i < nr_pages; i += nr_pages > 4096 ? 97 : 1) {
 		word[i] = 0x5a00000000000000ull | i;
@@ -288,7 +333,7 @@ int main(int argc, char *argv[])
 	/* One page in the middle of the first huge page: a split. */
 	mid = hs.size / PAGE_SIZE / 2 + 3;
 	c = (struct conv){ mid, 1, PRIVATE };
-	each_allocation_fails("split", op_convert, &c, mid, 1);
+	each_allocation_fails("split", op_convert, op_convert_back, &c, mid, 1);
 	gmem_fdinfo_check(fd, hs.nr_blocks - 1, -1, PMD_PAGES, hs.kb == 2048 ? 1 : 2,
 			  "after the split");
 	model_check(mid, 1, "after the split");
@@ -296,13 +341,13 @@ int main(int argc, char *argv[])
 
 	/* Back: the merge is best effort, the conversion must succeed. */
 	c.attrs = 0;
-	each_allocation_fails("merge", op_convert, &c, mid, 1);
+	each_allocation_fails("merge", op_convert, op_convert_back, &c, mid, 1);
 	model_check(mid, 1, "after the merge");
 	ksft_test_result_pass("a conversion that merges a %s page\n", hs.name);
 
 	/* Zero part of a huge page: a punch that frees nothing. */
 	c = (struct conv){ mid - 2, 4 };
-	each_allocation_fails("partial punch", op_punch, &c, mid - 2, 4);
+	each_allocation_fails("partial punch", op_punch, op_refill, &c, mid - 2, 4);
 	model_check(mid - 2, 4, "after the punch");
 	ksft_test_result_pass("a punch of part of a %s page\n", hs.name);
 
