@@ -6,12 +6,15 @@
 #   make bench             the full benchmark (tests/bench-plan): build/bench/
 #   make tree | export | export-check   the scratch kernel tree (see README)
 #
-# Everything generated lives in build/ (BUILD=... to move it).
+# Everything generated lives in build/ (BUILD=... to move it).  PROFILE=bench
+# builds and boots a kernel without lockdep and DEBUG_VM (config/profiles/)
+# in build/obj-bench, for timings; make check always uses the debug kernel.
 
-TOP   := $(CURDIR)
-BUILD ?= $(TOP)/build
-T     ?=
-export TOP BUILD T
+TOP     := $(CURDIR)
+BUILD   ?= $(TOP)/build
+T       ?=
+PROFILE ?=
+export TOP BUILD T PROFILE
 
 .PHONY: all check stress run bench tree export export-check deps fetch kernel selftests initramfs checkpatch
 

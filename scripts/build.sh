@@ -5,7 +5,8 @@
 set -euo pipefail
 BUILD=${BUILD:?}
 TOP=${TOP:?}
-O=$BUILD/obj
+# A profile (PROFILE=bench) builds the same tree with its own config into obj-<profile>.
+O=$BUILD/obj${PROFILE:+-$PROFILE}
 JOBS=${JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 # Relative paths in the cache key: a fresh clone elsewhere still hits.
@@ -18,10 +19,10 @@ GATE=(guest_memfd_test set_memory_region_test pre_fault_memory_test
 kernel() {
 	"$TOP/scripts/kconfig.sh"
 	ccache -M 8G > /dev/null
-	echo "build: kernel (log: $BUILD/kbuild.log)"
-	if ! make -C "$BUILD/linux" O="$O" CC="ccache gcc" -j"$JOBS" bzImage > "$BUILD/kbuild.log" 2>&1; then
-		grep -E 'error|Error' "$BUILD/kbuild.log" | head -n 40 >&2
-		echo "build: kernel build FAILED (see $BUILD/kbuild.log)" >&2
+	echo "build: kernel (log: $BUILD/kbuild${PROFILE:+-$PROFILE}.log)"
+	if ! make -C "$BUILD/linux" O="$O" CC="ccache gcc" -j"$JOBS" bzImage > "$BUILD/kbuild${PROFILE:+-$PROFILE}.log" 2>&1; then
+		grep -E 'error|Error' "$BUILD/kbuild${PROFILE:+-$PROFILE}.log" | head -n 40 >&2
+		echo "build: kernel build FAILED (see $BUILD/kbuild${PROFILE:+-$PROFILE}.log)" >&2
 		exit 1
 	fi
 	make -s -C "$BUILD/linux" O="$O" headers_install INSTALL_HDR_PATH="$O/hdr" > /dev/null

@@ -7,6 +7,11 @@ TOP=${TOP:?}
 T=${T:-}
 # make stress runs tests/stress-plan instead, without checkpatch.
 PLAN=${PLAN:-$TOP/tests/plan}
+# The gate judges the debug kernel: a splat it would catch must not hide.
+if [ -n "${PROFILE:-}" ] && [ "$PLAN" = "$TOP/tests/plan" ]; then
+	echo "check: make check runs the debug kernel only; unset PROFILE ($PROFILE)" >&2
+	exit 1
+fi
 runs=$BUILD/runs
 rm -rf "$runs"
 mkdir -p "$runs"

@@ -5,8 +5,14 @@ set -euo pipefail
 BUILD=${BUILD:?}
 TOP=${TOP:?}
 T=$BUILD/linux
-O=$BUILD/obj
+O=$BUILD/obj${PROFILE:+-$PROFILE}
 frags=("$TOP"/config/*.config)
+# PROFILE=name adds config/profiles/name.config (last, so it wins).
+if [ -n "${PROFILE:-}" ]; then
+	[ -f "$TOP/config/profiles/$PROFILE.config" ] ||
+		{ echo "kconfig: no config/profiles/$PROFILE.config" >&2; exit 1; }
+	frags+=("$TOP/config/profiles/$PROFILE.config")
+fi
 
 stamp=$(cat "${frags[@]}" | sha256sum | cut -d' ' -f1)
 [ -f "$O/.config" ] && [ "$(cat "$O/.gmem-config-stamp" 2>/dev/null)" = "$stamp" ] && exit 0
@@ -37,7 +43,10 @@ while IFS= read -r line; do
 		fi
 		;;
 	esac
-done < <(cat "${frags[@]}" | sed -e 's/[[:space:]]*#.*//' -e '/^$/d')
+done < <(cat "${frags[@]}" | sed -e 's/[[:space:]]*#.*//' -e '/^$/d' |
+	# The last fragment that names a symbol wins (a profile overrides).
+	awk -F= '{ v[$1] = $0; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+		END { for (i = 1; i <= n; i++) print v[order[i]] }')
 if [ $bad -ne 0 ]; then
 	echo "kconfig: FAILED: the options above were dropped by Kconfig (missing dependency?)" >&2
 	exit 1

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The one definition of the test VM.
 #   vm.sh NAME PLAN OUTDIR [kernel parameters...]
-# Boots $BUILD/obj's bzImage with the base initramfs plus PLAN (tab-separated:
+# Boots $BUILD/obj's bzImage (obj-$PROFILE's, or $KERNEL) with the base
+# initramfs plus PLAN (tab-separated:
 # id, timeout, command), and leaves OUTDIR/console.log (kernel log, serial 0)
 # and OUTDIR/results.log (TAP from the runner, serial 1).
 set -euo pipefail
@@ -38,7 +39,7 @@ timeout "$limit" qemu-system-x86_64 \
 	-numa node,nodeid=1,cpus=1,memdev=m1 \
 	-nodefaults -display none -no-reboot \
 	-serial "file:$out/console.log" -serial "file:$out/results.log" \
-	-kernel "$BUILD/obj/arch/x86/boot/bzImage" -initrd "$out/initramfs" \
+	-kernel "${KERNEL:-$BUILD/obj${PROFILE:+-$PROFILE}/arch/x86/boot/bzImage}" -initrd "$out/initramfs" \
 	-append "$(echo $cmdline)" || rc=$?
 [ $rc -eq 124 ] && echo "vm: $name: QEMU killed after ${limit}s" >&2
 exit 0

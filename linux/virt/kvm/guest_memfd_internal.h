@@ -49,6 +49,10 @@ struct gmem_alloc;
  * folios are frozen (Documentation/mm/guest_memfd_hugetlb.rst).
  * hugetlb_lock and the subpool lock are leaf spinlocks, also taken when a
  * folio is freed (punch hole, or a folio_put() under mmu_lock).
+ * memory_failure() calls ->error_remove_folio with the folio locked, i.e. in
+ * the opposite order to punch and conversion: it only tries invalidate_lock,
+ * and if that fails leaves KVM's zap to gmem_inode.error_work, which takes
+ * it with no folio lock held.
  */
 struct gmem_file {
 	struct kvm *kvm;
@@ -72,6 +76,14 @@ struct gmem_inode {
 
 	/* Where the folios come from; fixed at creation. */
 	struct gmem_alloc *alloc;
+
+	/*
+	 * KVM's zap of poisoned pages [error_start, error_end), deferred by
+	 * kvm_gmem_error_folio(); the range grows to cover every deferred folio.
+	 */
+	struct work_struct error_work;
+	spinlock_t error_lock;		/* protects error_start/end; a leaf lock */
+	pgoff_t error_start, error_end;
 
 	u64 flags;
 };

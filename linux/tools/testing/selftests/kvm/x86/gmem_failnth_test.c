@@ -129,10 +129,11 @@ typedef int (*op_fn)(void *arg);
 /*
  * Run @op with its 1st, 2nd, ... allocation failing until it runs with no
  * failure injected (past the 64th, every 16th part of the way: a 1G split
- * restores its struct pages a page at a time).  A failed run must change nothing (@first, @n: the pages
- * to check); a run that succeeds although an allocation failed (a fallback)
- * must have done its work, and @undo (without failures) takes it back
- * before the next one.  Returns how many allocations failed in turn.
+ * restores its struct pages a page at a time).  A failed run must change
+ * nothing (@first, @n: the pages to check); a run that succeeds although an
+ * allocation failed (a fallback) must have done its work, and @undo (without
+ * failures) takes it back before the next one.  Returns how many
+ * allocations failed in turn.
  */
 static unsigned int each_allocation_fails(const char *what, op_fn op, op_fn undo,
 					  void *arg, u64 first, u64 n)

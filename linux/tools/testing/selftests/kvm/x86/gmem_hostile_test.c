@@ -200,7 +200,8 @@ static void attack_write(u8 *p, u64 page)
 
 	r = madvise(p, PAGE_SIZE, MADV_POPULATE_WRITE);
 	TEST_ASSERT(r && errno == EFAULT,
-		    "MADV_POPULATE_WRITE of private page %lu returned %d, errno %d", page, r, errno);
+		    "MADV_POPULATE_WRITE of private page %lu returned %d, errno %d",
+		    page, r, errno);
 }
 
 /* Other mappings of the same page: a copy-on-write one, a moved one, a child's. */
