@@ -26,7 +26,7 @@ done
 
 # footprint: backing,layout,shared_pct,guest_mb,beyond_mb,hugetlb_mb,memfree_drop_mb,
 #            vmemmap_mb,huge_cov,huge_limit,cov_1g,limit_1g,fallocate_ms,convert_ms,touch_ms,
-#            release_ms
+#            release_ms,refault_ms
 # latency:   backing,op,n,median_us,p99_us,guest_median_us,guest_p99_us
 # numa:      backing,policy,size_mb,node0,node1,on_policy,fallocate_ms
 fp=$out/footprint.csv lat=$out/latency.csv numa=$out/numa.csv
@@ -120,6 +120,14 @@ order="L L-1G 4K 2M 1G"
 	echo
 	awk -F, 'NR > 1 && $3 == 0 && ($1 == "4K" || $1 == "L") { t[$1] = $15 }
 		END { if (t["4K"] && t["L"]) printf "4K / L first-touch time: %.3f (4K %s ms, L %s ms)\n", t["4K"] / t["L"], t["4K"], t["L"] }' "$fp"
+	echo
+	echo "The same faults again once the memory is allocated (in place: a round trip of"
+	echo "conversions drops KVM's mappings, nothing else), all private:"
+	echo
+	echo "| backing | refault ms | µs per 4K page |"
+	echo "|---|---:|---:|"
+	awk -F, 'NR > 1 && $3 == 0 && $17 != "" && $17 != "n/a" && $17 >= 0 {
+		printf "| %s | %s | %.2f |\n", $1, $17, $17 * 1000 / ($4 * 256) }' "$fp"
 	echo
 	echo "## Release: closing the file under a live memslot (ms, QEMU TCG)"
 	echo

@@ -61,6 +61,7 @@
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/rcupdate_wait.h>
+#include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/wait_bit.h>
@@ -161,6 +162,7 @@ static struct folio *gmem_hugetlb_alloc_folio(struct gmem_hugetlb *gh,
 		.nid = numa_node_id(),
 		.mode = MPOL_DEFAULT,
 	};
+	unsigned int pin_flags;
 	struct folio *folio;
 
 	/*
@@ -189,9 +191,17 @@ static struct folio *gmem_hugetlb_alloc_folio(struct gmem_hugetlb *gh,
 	 * would leave the reservation for a page nobody takes), or if the
 	 * hugetlb cgroup or memcg refuses the charge.
 	 */
+	/*
+	 * Guest memory is never migrated (private pages cannot be), so take
+	 * no pool page where the kernel expects to move pages away: skip those
+	 * in ZONE_MOVABLE and CMA, as for a long-term pin, or memory offline
+	 * and CMA allocations would fail on them.
+	 */
+	pin_flags = memalloc_pin_save();
 	folio = hugetlb_alloc_folio(gh->h, &mpoli, NULL,
 				    HUGETLB_ALLOC_USE_GLOBAL_RESERVATIONS |
 				    HUGETLB_ALLOC_POOL_ONLY);
+	memalloc_pin_restore(pin_flags);
 	if (IS_ERR(folio)) {
 		hugepage_subpool_put_pages(gh->spool, 1);
 		return folio;

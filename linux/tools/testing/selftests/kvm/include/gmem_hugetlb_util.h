@@ -16,6 +16,25 @@
 
 #define GMEM_HP_MAX_NODES	4
 
+/* The HugeTLB page size a test runs on (-p 2M|1G) and its test file. */
+struct gmem_huge {
+	const char *name;
+	u64 size;
+	u64 flag;		/* GUEST_MEMFD_FLAG_HUGE_* */
+	unsigned long kb;	/* as in /sys/kernel/mm/hugepages/hugepages-<kb>kB */
+	u64 nr_blocks;		/* huge pages in a test file: 4 of 2M, 1 of 1G */
+};
+
+#define GMEM_HUGE_2M	{ "2M", SZ_2M, GUEST_MEMFD_FLAG_HUGE_2MB, 2048, 4 }
+#define GMEM_HUGE_1G	{ "1G", SZ_1G, GUEST_MEMFD_FLAG_HUGE_1GB, 1048576, 1 }
+
+/* Set *@h to the size @arg names ("2M" or "1G"); false if it names none. */
+bool gmem_huge_parse(const char *arg, struct gmem_huge *h);
+
+/* mbind(2), without libnuma. */
+long gmem_mbind(void *addr, unsigned long len, int mode, const unsigned long *mask,
+		unsigned long maxnode, unsigned int flags);
+
 /* One pool's counters: global, and nr/free per node. */
 struct gmem_hp_counts {
 	long nr, free, resv, surplus;

@@ -10,6 +10,7 @@
 
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "gmem_hugetlb_util.h"
 #include "kvm_util.h"
@@ -21,6 +22,26 @@
 /* The guest's expect array, in a memslot of its own past a 1G file. */
 #define GMEM_HVM_EXPECT_GPA	(8ULL << 30)
 #define GMEM_HVM_EXPECT_SLOT	11
+
+bool gmem_huge_parse(const char *arg, struct gmem_huge *h)
+{
+	static const struct gmem_huge sizes[] = { GMEM_HUGE_2M, GMEM_HUGE_1G };
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		if (!strcmp(arg, sizes[i].name)) {
+			*h = sizes[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+long gmem_mbind(void *addr, unsigned long len, int mode, const unsigned long *mask,
+		unsigned long maxnode, unsigned int flags)
+{
+	return syscall(__NR_mbind, addr, len, mode, mask, maxnode, flags);
+}
 
 long gmem_read_long(const char *path, bool must)
 {

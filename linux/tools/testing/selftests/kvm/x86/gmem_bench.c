@@ -20,7 +20,8 @@
  *              cluster: MemFree and hugetlb pool deltas, split vmemmap (P1),
  *              the VM's pages_4k/2m/1g against the most that could be huge
  *              (P2), the time to fallocate and to first-touch (P4), the
- *              time to close the file under a live memslot;
+ *              time to close the file under a live memslot, and (0%, in
+ *              place) the guest's faults again once allocated (P6);
  *   latency    4K conversions: in a uniform block (a split for 2M/1G), back
  *              (a merge), inside a split block; 2M and 1G ranges; host time
  *              of the ioctl and, for guest-driven ones, the guest's time
@@ -492,7 +493,7 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	struct mem_snap before, after;
 	struct gmem_fdinfo fi = {};
 	struct fp_limits lim;
-	double t_falloc, t_conv, t_touch, t_release;
+	double t_falloc, t_conv, t_touch, t_refault = -1, t_release;
 	long p2m, p1g, beyond_kb, vmemmap_kb = 0;
 	double cov, cov_limit;
 	struct bvm v;
@@ -501,7 +502,7 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	bvm_create(&v, b, guest_size);
 	fp_limits(&v, pct, lay, &lim);
 	if (!backing_fits(b, guest_size, lim.shared_1g)) {
-		printf("@row footprint,%s,%s,%d,%lu,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n",
+		printf("@row footprint,%s,%s,%d,%lu,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n",
 		       b->name, lay_name[lay], pct, guest_size >> 20);
 		bvm_destroy(&v);
 		return;
@@ -524,6 +525,17 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	p1g = vm_get_stat(v.vm, pages_1g) - p1g;
 
 	mem_snap(&after);
+	/*
+	 * The all-private guest's faults again, without allocating: a round
+	 * trip of conversions in place drops KVM's mappings and nothing else
+	 * (legacy conversions punch, so L would allocate again).
+	 */
+	if (!pct && !b->legacy) {
+		bvm_convert(&v, 0, guest_size, false);
+		bvm_convert(&v, 0, guest_size, true);
+		guest_touch(&v, 1);
+		t_refault = bvm_run(&v, NULL);
+	}
 	if (!b->legacy && b->pool_kb) {
 		gmem_fdinfo_read(v.fd, &fi);
 		vmemmap_kb = fi.vmemmap_restored_kb;
@@ -543,8 +555,8 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	printf("%.4f,%.4f,%.4f,%.4f,", cov, cov_limit,
 	       (double)p1g * (SZ_1G / PAGE_SIZE) / (guest_size / PAGE_SIZE),
 	       (double)lim.huge_1g_pages / (guest_size / PAGE_SIZE));
-	printf("%.1f,%.1f,%.1f,%.1f\n", t_falloc / 1000, t_conv / 1000, t_touch / 1000,
-	       t_release / 1000);
+	printf("%.1f,%.1f,%.1f,%.1f,%.1f\n", t_falloc / 1000, t_conv / 1000, t_touch / 1000,
+	       t_release / 1000, t_refault < 0 ? -1 : t_refault / 1000);
 	fflush(stdout);
 
 	/* The pool holds exactly what the model says. */
@@ -702,12 +714,6 @@ static void bench_latency(const struct backing *b)
 
 /* ---- NUMA placement (P5) ---- */
 
-static long sys_mbind(void *addr, unsigned long len, int mode,
-		      const unsigned long *mask, unsigned long maxnode)
-{
-	return syscall(__NR_mbind, addr, len, mode, mask, maxnode, 0);
-}
-
 static void bench_numa(const struct backing *b)
 {
 	static const struct {
@@ -745,7 +751,7 @@ static void bench_numa(const struct backing *b)
 		fd = vm_create_guest_memfd(vm, size, b->gmem_flags);
 		mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 		if (pol[i].mode != MPOL_DEFAULT)
-			TEST_ASSERT(!sys_mbind(mem, size, pol[i].mode, &pol[i].mask, 64),
+			TEST_ASSERT(!gmem_mbind(mem, size, pol[i].mode, &pol[i].mask, 64, 0),
 				    "mbind: %s", strerror(errno));
 		t = now_us();
 		kvm_fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size);
@@ -885,7 +891,7 @@ int main(int argc, char *argv[])
 	printf("@csv footprint,backing,layout,shared_pct,guest_mb,");
 	printf("beyond_mb,hugetlb_mb,memfree_drop_mb,vmemmap_mb,");
 	printf("huge_cov,huge_limit,cov_1g,limit_1g,");
-	printf("fallocate_ms,convert_ms,touch_ms,release_ms\n");
+	printf("fallocate_ms,convert_ms,touch_ms,release_ms,refault_ms\n");
 	printf("@csv latency,backing,op,n,median_us,p99_us,guest_median_us,guest_p99_us\n");
 	printf("@csv numa,backing,policy,size_mb,node0,node1,on_policy,fallocate_ms\n");
 

@@ -41,12 +41,7 @@
 #define DEBUGFS		"/sys/kernel/debug"
 #define MAX_NTH		5000
 
-static struct {
-	const char *name;
-	u64 size, flag;
-	unsigned long kb;
-	u64 nr_blocks;
-} hs = { "2M", SZ_2M, GUEST_MEMFD_FLAG_HUGE_2MB, 2048, 4 };
+static struct gmem_huge hs = GMEM_HUGE_2M;
 
 static u64 nr_pages;
 static struct kvm_vm *vm;
@@ -290,13 +285,7 @@ int main(int argc, char *argv[])
 	int opt;
 
 	while ((opt = getopt(argc, argv, "p:")) != -1) {
-		if (opt == 'p' && !strcmp(optarg, "1G")) {
-			hs.name = "1G";
-			hs.size = SZ_1G;
-			hs.flag = GUEST_MEMFD_FLAG_HUGE_1GB;
-			hs.kb = 1048576;
-			hs.nr_blocks = 1;
-		} else if (opt != 'p' || strcmp(optarg, "2M")) {
+		if (opt != 'p' || !gmem_huge_parse(optarg, &hs)) {
 			printf("usage: %s [-p 2M|1G]\n", argv[0]);
 			exit(KSFT_FAIL);
 		}

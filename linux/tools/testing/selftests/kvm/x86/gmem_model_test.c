@@ -45,14 +45,9 @@ static unsigned long step;
 #define CHECK(cond, fmt, ...)						\
 	TEST_ASSERT(cond, "seed %u step %lu: " fmt, seed, step, ##__VA_ARGS__)
 
-static struct {
-	const char *name;
-	u64 size, flag;
-	unsigned long kb;
-	u64 nr_blocks;
-	unsigned long ops;	/* default -n */
-	int guest_permille;	/* how often the guest reads the whole file */
-} hs = { "2M", SZ_2M, GUEST_MEMFD_FLAG_HUGE_2MB, 2048, 4, 10000, 20 };
+static struct gmem_huge hs = GMEM_HUGE_2M;
+static unsigned long default_ops = 10000;	/* -n: 300 on 1G */
+static int guest_permille = 20;			/* how often the guest reads the file */
 
 static u64 blk_pages, nr_pages;
 static bool hvo;
@@ -354,16 +349,11 @@ int main(int argc, char *argv[])
 	while ((opt = getopt(argc, argv, "p:n:s:")) != -1) {
 		switch (opt) {
 		case 'p':
-			if (!strcmp(optarg, "1G")) {
-				hs.name = "1G";
-				hs.size = SZ_1G;
-				hs.flag = GUEST_MEMFD_FLAG_HUGE_1GB;
-				hs.kb = 1048576;
-				hs.nr_blocks = 1;
-				hs.ops = 300;
-				hs.guest_permille = 5;
-			} else if (strcmp(optarg, "2M")) {
+			if (!gmem_huge_parse(optarg, &hs))
 				goto usage;
+			if (hs.size == SZ_1G) {
+				default_ops = 300;
+				guest_permille = 5;
 			}
 			break;
 		case 'n':
@@ -377,7 +367,7 @@ int main(int argc, char *argv[])
 		}
 	}
 	if (!ops)
-		ops = hs.ops;
+		ops = default_ops;
 	blk_pages = hs.size / PAGE_SIZE;
 	nr_pages = hs.nr_blocks * blk_pages;
 
@@ -406,7 +396,7 @@ int main(int argc, char *argv[])
 			op_fallocate();
 		else if (r < 780)
 			op_host_write();
-		else if (r < 1000 - hs.guest_permille - 5)
+		else if (r < 1000 - guest_permille - 5)
 			op_host_read();
 		else if (r < 995)
 			op_guest();

@@ -39,13 +39,7 @@
 #define MAX_PAGES	64
 #define WI_SYSFS	"/sys/kernel/mm/mempolicy/weighted_interleave/node%d"
 
-/* libnuma's wrappers, without libnuma. */
-static long mbind(void *addr, unsigned long len, int mode, const unsigned long *mask,
-		  unsigned long maxnode, unsigned int flags)
-{
-	return syscall(__NR_mbind, addr, len, mode, mask, maxnode, flags);
-}
-
+/* libnuma's wrapper, without libnuma (mbind: gmem_mbind()). */
 static long set_mempolicy(int mode, const unsigned long *mask, unsigned long maxnode)
 {
 	return syscall(__NR_set_mempolicy, mode, mask, maxnode);
@@ -87,7 +81,7 @@ static void file_destroy(struct numa_file *f)
 /* The file's policy over its whole mapping: @mode over the nodes in @mask. */
 static void file_mbind(struct numa_file *f, int mode, unsigned long mask)
 {
-	TEST_ASSERT(!mbind(f->mem, f->nr * hs.size, mode, mode == MPOL_LOCAL ? NULL : &mask,
+	TEST_ASSERT(!gmem_mbind(f->mem, f->nr * hs.size, mode, mode == MPOL_LOCAL ? NULL : &mask,
 			   mode == MPOL_LOCAL ? 0 : 8 * sizeof(mask), 0),
 		    "mbind(mode %d, nodes 0x%lx) failed, errno %d (%s)",
 		    mode, mask, errno, strerror(errno));
@@ -402,7 +396,7 @@ static void test_vmm_flow(void)
 	gmem_hp_read(hs.kb, &base);
 	gmem_hvm_create(&g, nr * hs.size, GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_MMAP |
 			hs.flag);
-	TEST_ASSERT(!mbind(g.mem, g.size, MPOL_BIND, (unsigned long []){ 2 }, 64, 0),
+	TEST_ASSERT(!gmem_mbind(g.mem, g.size, MPOL_BIND, (unsigned long []){ 2 }, 64, 0),
 		    "mbind failed, errno %d", errno);
 	gmem_set_private(g.fd, 0, g.size);
 	TEST_ASSERT(!fallocate(g.fd, FALLOC_FL_KEEP_SIZE, 0, g.size),

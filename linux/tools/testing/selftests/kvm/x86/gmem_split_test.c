@@ -50,13 +50,7 @@
 #define PATTERN(gen, i)	(0x5a00000000000000ull | (u64)(gen) << 32 | (u64)(i))
 
 /* The page size under test, -p. */
-static struct {
-	const char *name;
-	u64 size;
-	u64 flag;
-	unsigned long kb;
-	u64 nr_blocks;		/* huge pages in a file */
-} hs = { "2M", SZ_2M, GUEST_MEMFD_FLAG_HUGE_2MB, 2048, 4 };
+static struct gmem_huge hs = GMEM_HUGE_2M;
 
 static u64 blk_pages, nr_pages;
 static bool hvo;
@@ -913,13 +907,7 @@ int main(int argc, char *argv[])
 			race = true;
 		} else if (opt == 'P') {
 			poison = true;
-		} else if (opt == 'p' && !strcmp(optarg, "1G")) {
-			hs.name = "1G";
-			hs.size = SZ_1G;
-			hs.flag = GUEST_MEMFD_FLAG_HUGE_1GB;
-			hs.kb = 1048576;
-			hs.nr_blocks = 1;
-		} else if (opt != 'p' || strcmp(optarg, "2M")) {
+		} else if (opt != 'p' || !gmem_huge_parse(optarg, &hs)) {
 			printf("usage: %s [-p 2M|1G] [-r | -P]\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
