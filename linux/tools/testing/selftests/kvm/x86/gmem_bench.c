@@ -502,8 +502,9 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	bvm_create(&v, b, guest_size);
 	fp_limits(&v, pct, lay, &lim);
 	if (!backing_fits(b, guest_size, lim.shared_1g)) {
-		printf("@row footprint,%s,%s,%d,%lu,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n",
-		       b->name, lay_name[lay], pct, guest_size >> 20);
+		printf("@row footprint,%s,%s,%d,%lu,", b->name, lay_name[lay], pct,
+		       guest_size >> 20);
+		printf("n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n");
 		bvm_destroy(&v);
 		return;
 	}

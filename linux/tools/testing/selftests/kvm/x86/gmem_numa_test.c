@@ -81,8 +81,9 @@ static void file_destroy(struct numa_file *f)
 /* The file's policy over its whole mapping: @mode over the nodes in @mask. */
 static void file_mbind(struct numa_file *f, int mode, unsigned long mask)
 {
-	TEST_ASSERT(!gmem_mbind(f->mem, f->nr * hs.size, mode, mode == MPOL_LOCAL ? NULL : &mask,
-			   mode == MPOL_LOCAL ? 0 : 8 * sizeof(mask), 0),
+	TEST_ASSERT(!gmem_mbind(f->mem, f->nr * hs.size, mode,
+				mode == MPOL_LOCAL ? NULL : &mask,
+				mode == MPOL_LOCAL ? 0 : 8 * sizeof(mask), 0),
 		    "mbind(mode %d, nodes 0x%lx) failed, errno %d (%s)",
 		    mode, mask, errno, strerror(errno));
 }
