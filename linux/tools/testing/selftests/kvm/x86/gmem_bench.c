@@ -504,7 +504,8 @@ static void footprint_one(const struct backing *b, int pct, enum layout lay)
 	if (!backing_fits(b, guest_size, lim.shared_1g)) {
 		printf("@row footprint,%s,%s,%d,%lu,", b->name, lay_name[lay], pct,
 		       guest_size >> 20);
-		printf("n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n");
+		/* The 13 columns from beyond_mb to refault_ms. */
+		printf("n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a,n/a\n");
 		bvm_destroy(&v);
 		return;
 	}
