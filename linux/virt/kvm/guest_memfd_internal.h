@@ -134,7 +134,8 @@ static inline struct file *kvm_gmem_get_file(struct kvm_memory_slot *slot)
  * reference, so that KVM's page faults need no atomic on a file all vCPUs
  * share.  The caller holds kvm->srcu or slots_lock (as for the memslot
  * itself), and kvm_gmem_release() waits for SRCU readers after unbinding the
- * file: the file and its inode outlive the read.  NULL once it is released.
+ * file (in place, the only mode that reads attributes here): the file and
+ * its inode outlive the read.  NULL once it is released.
  */
 static inline struct file *kvm_gmem_peek_file(struct kvm *kvm,
 					      struct kvm_memory_slot *slot)

@@ -242,25 +242,32 @@ static int op_refill(void *arg)
 	return 0;
 }
 
-static void debugfs_write(const char *path, const char *val)
-{
-	gmem_write_str(path, val);
-}
+/*
+ * Inject only through fail-nth, silently, into any slab or page allocation:
+ * each knob's value for the test and its default, restored afterwards.
+ */
+static const struct {
+	const char *file;
+	const char *on, *off;
+} knobs[] = {
+	{ DEBUGFS "/failslab/ignore-gfp-wait", "N", "Y" },
+	{ DEBUGFS "/failslab/verbose", "0", "2" },
+	{ DEBUGFS "/fail_page_alloc/ignore-gfp-wait", "N", "Y" },
+	{ DEBUGFS "/fail_page_alloc/ignore-gfp-highmem", "N", "Y" },
+	{ DEBUGFS "/fail_page_alloc/min-order", "0", "1" },
+	{ DEBUGFS "/fail_page_alloc/verbose", "0", "2" },
+};
 
-/* Inject only through fail-nth, silently, into any slab or page allocation. */
 static void fault_injection_setup(void)
 {
 	char path[64];
+	int i;
 
 	__TEST_REQUIRE(!access(DEBUGFS "/failslab/ignore-gfp-wait", W_OK) &&
 		       !access(DEBUGFS "/fail_page_alloc/min-order", W_OK),
 		       "needs CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC and their debugfs");
-	debugfs_write(DEBUGFS "/failslab/ignore-gfp-wait", "N");
-	debugfs_write(DEBUGFS "/failslab/verbose", "0");
-	debugfs_write(DEBUGFS "/fail_page_alloc/ignore-gfp-wait", "N");
-	debugfs_write(DEBUGFS "/fail_page_alloc/ignore-gfp-highmem", "N");
-	debugfs_write(DEBUGFS "/fail_page_alloc/min-order", "0");
-	debugfs_write(DEBUGFS "/fail_page_alloc/verbose", "0");
+	for (i = 0; i < ARRAY_SIZE(knobs); i++)
+		gmem_write_str(knobs[i].file, knobs[i].on);
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", syscall(SYS_gettid));
 	nth_fd = open(path, O_RDWR);
 	TEST_ASSERT(nth_fd >= 0, "open %s, errno %d", path, errno);
@@ -268,13 +275,11 @@ static void fault_injection_setup(void)
 
 static void fault_injection_restore(void)
 {
+	int i;
+
 	close(nth_fd);
-	debugfs_write(DEBUGFS "/failslab/ignore-gfp-wait", "Y");
-	debugfs_write(DEBUGFS "/failslab/verbose", "2");
-	debugfs_write(DEBUGFS "/fail_page_alloc/ignore-gfp-wait", "Y");
-	debugfs_write(DEBUGFS "/fail_page_alloc/ignore-gfp-highmem", "Y");
-	debugfs_write(DEBUGFS "/fail_page_alloc/min-order", "1");
-	debugfs_write(DEBUGFS "/fail_page_alloc/verbose", "2");
+	for (i = 0; i < ARRAY_SIZE(knobs); i++)
+		gmem_write_str(knobs[i].file, knobs[i].off);
 }
 
 int main(int argc, char *argv[])
