@@ -1,14 +1,17 @@
 # gmem-hugetlb: build, boot and test an overlay on Debian's Linux 7.3.4.
 #
 #   make check [T=regex]   build, boot, run the tests (and checkpatch); the CI gate
-#   make stress [T=regex]  the long runs of tests/stress-plan (not in CI)
+#   make stress [T=regex]  the long runs of tests/stress-plan, then make check's
+#                          plan on a KASAN + kmemleak kernel (not in CI)
 #   make run               build, boot, show a guest on guest_memfd and a small benchmark
 #   make bench             the full benchmark (tests/bench-plan): build/bench/
 #   make tree | export | export-check   the scratch kernel tree (see README)
 #
 # Everything generated lives in build/ (BUILD=... to move it).  PROFILE=bench
 # builds and boots a kernel without lockdep and DEBUG_VM (config/profiles/)
-# in build/obj-bench, for timings; make check always uses the debug kernel.
+# in build/obj-bench, for timings; make check refuses it.  PROFILE=kasan adds
+# KASAN and kmemleak to the debug kernel (build/obj-kasan): make check
+# PROFILE=kasan runs the make check plan on it.
 
 TOP     := $(CURDIR)
 BUILD   ?= $(TOP)/build
@@ -50,8 +53,12 @@ checkpatch: tree
 check: initramfs
 	@scripts/check.sh
 
+# The stress plan on the check kernel, then the make check plan on the
+# sanitizer kernel (PROFILE=kasan); fails if either does.
 stress: initramfs
-	@PLAN=$(TOP)/tests/stress-plan scripts/check.sh
+	@rc=0; PLAN=$(TOP)/tests/stress-plan scripts/check.sh || rc=1; \
+	PROFILE=kasan scripts/build.sh kernel && PROFILE=kasan scripts/check.sh || rc=1; \
+	exit $$rc
 
 run: initramfs
 	@scripts/run.sh

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * TDX demote plans for exact zaps of private huge leaves: see
+ * tdx_gmem_plan.h.  Nothing here touches hardware.
+ */
+#include <linux/align.h>
+#include <linux/errno.h>
+#include <linux/limits.h>
+#include <asm/pgtable_types.h>
+
+#include "tdx_gmem_plan.h"
+
+static u64 tdx_level_pages(int level)
+{
+	return 1ull << ((level - PG_LEVEL_4K) * 9);
+}
+
+/* Is @b strictly inside the leaf of @level at @gfn, i.e. does it cut it? */
+static bool tdx_cuts(u64 gfn, int level, u64 b)
+{
+	return b > gfn && b < gfn + tdx_level_pages(level);
+}
+
+/**
+ * tdx_plan_demotes - demotes that make a zap of [@start, @end) exact
+ * @leaf_gfn: first gfn of a private leaf (aligned to its level)
+ * @leaf_level: PG_LEVEL_2M or PG_LEVEL_1G
+ * @start: first gfn of the range to zap or convert
+ * @end: first gfn after it
+ * @out: filled with the demotes, in the order to run them
+ * @max: room in @out
+ *
+ * Only a leaf that a bound of the range cuts is demoted, and only as far as
+ * the cut needs: a 1G leaf into 2M leaves, then each 2M leaf a bound cuts
+ * (at most two, one if both bounds fall in the same one) into 4K leaves.
+ * A leaf the range covers whole, or does not touch, needs nothing.
+ *
+ * Return: the number of demotes, -EINVAL for a misaligned leaf, an unknown
+ * level or an empty range, -E2BIG if they do not fit in @max.
+ */
+int tdx_plan_demotes(u64 leaf_gfn, int leaf_level, u64 start, u64 end,
+		     struct tdx_demote *out, int max)
+{
+	u64 bounds[2] = { start, end }, done = U64_MAX, b2m;
+	int i, n = 0;
+
+	if ((leaf_level != PG_LEVEL_2M && leaf_level != PG_LEVEL_1G) ||
+	    !IS_ALIGNED(leaf_gfn, tdx_level_pages(leaf_level)) || start >= end)
+		return -EINVAL;
+
+	if (!tdx_cuts(leaf_gfn, leaf_level, start) && !tdx_cuts(leaf_gfn, leaf_level, end))
+		return 0;
+
+	if (n++ < max) {
+		out[0].gfn = leaf_gfn;
+		out[0].level = leaf_level;
+	}
+	if (leaf_level == PG_LEVEL_1G) {
+		for (i = 0; i < 2; i++) {
+			if (!tdx_cuts(leaf_gfn, leaf_level, bounds[i]) ||
+			    IS_ALIGNED(bounds[i], tdx_level_pages(PG_LEVEL_2M)))
+				continue;
+			b2m = ALIGN_DOWN(bounds[i], tdx_level_pages(PG_LEVEL_2M));
+			if (b2m == done)
+				continue;
+			if (n < max) {
+				out[n].gfn = b2m;
+				out[n].level = PG_LEVEL_2M;
+			}
+			n++;
+			done = b2m;
+		}
+	}
+	return n > max ? -E2BIG : n;
+}
+
+#ifdef CONFIG_KVM_INTEL_TDX_GMEM_KUNIT_TEST
+#include "tdx_gmem_plan_kunit.c"
+#endif
