@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -1065,11 +1066,13 @@ static void check_4k_pages(u8 *mem, const char *states, u64 tag,
 }
 
 /*
- * g, with huge pages: the host maps a whole HugeTLB folio as special PFNs,
- * which GUP cannot pin, and the 4K pieces of a split block as ordinary
- * pages, which it can.  A pin on one shared piece makes a conversion over
- * it fail with EAGAIN at that page and change nothing; its neighbours
- * convert, and so does the page once unpinned.
+ * g, with huge pages: GUP pins a page of a whole HugeTLB folio (a special
+ * PFN mapping, through the mapping's gup_special_page hook) and a 4K piece of
+ * a split block alike.  A pin on a page of a whole folio holds the folio:
+ * no page of it can become private (EAGAIN, nothing changed) until the
+ * unpin.  A pin on one shared piece makes a conversion over it fail with
+ * EAGAIN at that page and change nothing; its neighbours convert, and so
+ * does the page once unpinned.
  */
 static int gup_pin_hugetlb(int gup_fd)
 {
@@ -1088,15 +1091,42 @@ static int gup_pin_hugetlb(int gup_fd)
 	host_fill(t.mem, 0, tag);
 	fill_4k(t.mem, 8, tag);
 
+	buf = calloc(1, base_page_size);
+	TEST_ASSERT(buf, "calloc");
+	buf_addr = (uintptr_t)buf;
+
+	/* What a VMM does to preallocate and lock guest memory works. */
+	TEST_ASSERT(!madvise(t.mem, page_size, MADV_POPULATE_WRITE),
+		    "MADV_POPULATE_WRITE of a whole %s folio, errno %d", backing->name, errno);
+	TEST_ASSERT(!mlock(t.mem, page_size) && !munlock(t.mem, page_size),
+		    "mlock()/munlock() of a whole %s folio, errno %d", backing->name, errno);
+	check_4k_pages(t.mem, "SSSSSSSS", tag, "after MADV_POPULATE_WRITE and mlock()");
+
+	/* GUP-fast cannot take special PTEs: USE_FAST falls back to the slow path. */
 	for (i = 0; i < ARRAY_SIZE(pin_flags); i++) {
-		pin.addr = (uintptr_t)t.mem;
+		pin.addr = (uintptr_t)t.mem + pinned * base_page_size;
 		pin.size = base_page_size;
 		pin.flags = pin_flags[i];
 		r = ioctl(gup_fd, PIN_LONGTERM_TEST_START, &pin);
-		/* GUP's error for a PTE without a page it may take. */
-		TEST_ASSERT(r == -1 && (errno == EEXIST || errno == EFAULT),
-			    "PIN_LONGTERM_TEST_START (flags 0x%x) of a whole %s HugeTLB folio: r = %d errno = %d, expected EEXIST",
-			    pin.flags, backing->name, r, errno);
+		TEST_ASSERT(!r,
+			    "PIN_LONGTERM_TEST_START (flags 0x%x) of 4K page %lu of a whole %s folio failed, errno %d (%s)",
+			    pin.flags, pinned, backing->name, errno, strerror(errno));
+		r = ioctl(gup_fd, PIN_LONGTERM_TEST_READ, &buf_addr);
+		TEST_ASSERT(!r, "PIN_LONGTERM_TEST_READ failed, errno %d", errno);
+		TEST_ASSERT(!memcmp(buf, t.mem + pinned * base_page_size, base_page_size),
+			    "The pinned page of the whole folio differs from the host's view");
+
+		/* The pin holds the whole folio: no page of it may go private. */
+		error_offset = ~0ull;
+		r = __gmem_set_attributes(t.fd, 0, base_page_size,
+					  KVM_MEMORY_ATTRIBUTE_PRIVATE, &error_offset);
+		TEST_ASSERT(r == -1 && errno == EAGAIN && error_offset < page_size,
+			    "Converting 4K page 0 of a %s folio pinned at page %lu: r = %d errno = %d error_offset = 0x%lx, expected EAGAIN",
+			    backing->name, pinned, r, errno, error_offset);
+		check_4k_pages(t.mem, "SSSSSSSS", tag, "after the EAGAIN of a pinned whole folio");
+
+		r = ioctl(gup_fd, PIN_LONGTERM_TEST_STOP);
+		TEST_ASSERT(!r, "PIN_LONGTERM_TEST_STOP failed, errno %d", errno);
 	}
 
 	/* 4K page 0 private: the folio splits, page 3 is an ordinary page. */
@@ -1109,9 +1139,6 @@ static int gup_pin_hugetlb(int gup_fd)
 		    pinned, backing->name, errno, strerror(errno));
 
 	/* The pin reaches the page the host maps. */
-	buf = calloc(1, base_page_size);
-	TEST_ASSERT(buf, "calloc");
-	buf_addr = (uintptr_t)buf;
 	r = ioctl(gup_fd, PIN_LONGTERM_TEST_READ, &buf_addr);
 	TEST_ASSERT(!r, "PIN_LONGTERM_TEST_READ failed, errno %d", errno);
 	TEST_ASSERT(!memcmp(buf, t.mem + pinned * base_page_size, base_page_size),

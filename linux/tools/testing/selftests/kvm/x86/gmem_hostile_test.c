@@ -12,9 +12,12 @@
  * /proc/self/mem, process_vm_readv()/writev(), vmsplice(), splice() from the
  * guest_memfd, MADV_POPULATE_READ/WRITE, a MAP_PRIVATE mapping, an mremap()ed
  * mapping and a forked child.  When the page is shared again it still holds
- * the secret: nothing was written into it either.  (A pin taken while shared
- * blocks the conversion, gmem_conversions_test's gup_pin.)  The O_DIRECT
- * file is on tmpfs, which copies rather than pins the user buffer.
+ * the secret: nothing was written into it either.  While shared, a page
+ * of a whole huge folio reads back through /proc/self/mem and
+ * process_vm_readv() (GUP), so their failures once it is private are the
+ * conversion's doing.  (A pin taken while shared blocks the conversion,
+ * gmem_conversions_test's gup_pin.)  The O_DIRECT file is on tmpfs, which
+ * copies rather than pins the user buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -275,6 +278,32 @@ static void test_piece(void)
 	teardown();
 }
 
+/*
+ * While shared, the page at @p is the host's to read with its usual tools,
+ * which GUP it (on a HugeTLB file, a page of a whole huge folio): the
+ * attacks on it once private fail for being private, not for GUP.
+ */
+static void read_shared(u8 *p, u64 page)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = PAGE_SIZE };
+	struct iovec remote = { .iov_base = p, .iov_len = PAGE_SIZE };
+	ssize_t n;
+	int tfd;
+
+	tfd = open("/proc/self/mem", O_RDONLY);
+	TEST_ASSERT(tfd >= 0, "open /proc/self/mem, errno %d", errno);
+	memset(buf, 0, sizeof(buf));
+	n = pread(tfd, buf, PAGE_SIZE, (off_t)(uintptr_t)p);
+	TEST_ASSERT(n == PAGE_SIZE && !memcmp(buf, p, PAGE_SIZE),
+		    "/proc/self/mem read of shared page %lu: %zd, errno %d", page, n, errno);
+	close(tfd);
+
+	memset(buf, 0, sizeof(buf));
+	n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	TEST_ASSERT(n == PAGE_SIZE && !memcmp(buf, p, PAGE_SIZE),
+		    "process_vm_readv() of shared page %lu: %zd, errno %d", page, n, errno);
+}
+
 /* The whole file private: pages of whole huge folios. */
 static void test_whole(void)
 {
@@ -284,6 +313,8 @@ static void test_whole(void)
 	setup();
 	for (i = 0; i < ARRAY_SIZE(pages); i++)
 		fill_secret(pages[i]);
+	for (i = 0; i < ARRAY_SIZE(pages); i++)
+		read_shared(mem + pages[i] * PAGE_SIZE, pages[i]);
 	gmem_set_private(fd, 0, size);
 	for (i = 0; i < ARRAY_SIZE(pages); i++) {
 		attack_read(mem + pages[i] * PAGE_SIZE, pages[i]);
