@@ -37,6 +37,8 @@ if [ "${PROFILE:-}" = kasan ]; then
 	m0=7G
 	extra=kunit.filter=speed\>slow
 	scale=4
+	# movablecore's zone is node 0's top, where the shadow went too.
+	cmdline=${cmdline/movablecore=1G/movablecore=3G}
 fi
 cmdline="$cmdline $extra"
 
