@@ -5,6 +5,8 @@
 # initramfs plus PLAN (tab-separated:
 # id, timeout, command), and leaves OUTDIR/console.log (kernel log, serial 0)
 # and OUTDIR/results.log (TAP from the runner, serial 1).
+# TCG_THREAD=multi runs the vCPUs in parallel: faster, but QEMU 7.2's
+# multi-threaded TCG is not reliable under nested SVM (README, "How tests run").
 set -euo pipefail
 BUILD=${BUILD:?}
 name=$1 plan=$2 out=$3
@@ -49,7 +51,7 @@ limit=$(awk -F'\t' -v k=$scale '{ s += $2 } END { print s * k + 300 }' "$plan")
 : > "$out/results.log"
 rc=0
 timeout "$limit" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu max -smp 2,sockets=2,cores=1,threads=1 -m $((${m0%G} + 4))G \
+	-accel tcg,thread=${TCG_THREAD:-single} -cpu ${QEMU_CPU:-max} -smp 2,sockets=2,cores=1,threads=1 -m $((${m0%G} + 4))G \
 	-object memory-backend-ram,id=m0,size=$m0 \
 	-object memory-backend-ram,id=m1,size=4G \
 	-numa node,nodeid=0,cpus=0,memdev=m0 \

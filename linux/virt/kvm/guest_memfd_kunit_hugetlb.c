@@ -37,10 +37,12 @@ static void gmem_hugetlb_last_put_atomic(struct kunit *test)
 
 	/* Two pages more than the pool has free: two surplus pages. */
 	a = gmem_hugetlb_create((free + 2) * SZ_2M, 21);
-	if (IS_ERR(a) || h->surplus_huge_pages != surplus + 2) {
+	if (IS_ERR(a) || READ_ONCE(h->surplus_huge_pages) != surplus + 2) {
 		if (!IS_ERR(a))
 			a->ops->destroy(a);
+		spin_lock_irq(&hugetlb_lock);
 		h->nr_overcommit_huge_pages = overcommit;
+		spin_unlock_irq(&hugetlb_lock);
 		kunit_skip(test, "no surplus 2M pages from the buddy allocator");
 	}
 
