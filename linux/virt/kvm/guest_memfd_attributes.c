@@ -355,6 +355,56 @@ static int kvm_gmem_prepare_splits(struct inode *inode, pgoff_t start,
 	return a->ops->split_prepare(a, inode->i_mapping, pts, n, sp, err_index);
 }
 
+#ifdef CONFIG_HAVE_KVM_ARCH_GMEM_SET_SHARED
+/*
+ * Tell the architecture that [@start, @end) becomes shared, per run of
+ * physically contiguous pages the file holds (holes have no hardware state):
+ * the fallible part if !@commit, else the rest.  The folios found before a
+ * split are the pieces' memory too (splits are in place).
+ */
+static int kvm_gmem_arch_set_shared(struct kvm *kvm, struct inode *inode,
+				    pgoff_t start, pgoff_t end, bool commit)
+{
+	struct folio_batch fbatch;
+	pgoff_t index = start;
+	int i, r = 0;
+
+	folio_batch_init(&fbatch);
+	while (!r && filemap_get_folios(inode->i_mapping, &index, end - 1, &fbatch)) {
+		for (i = 0; !r && i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+			pgoff_t first = max(folio->index, start);
+			pgoff_t last = min(folio_next_index(folio), end);
+			kvm_pfn_t pfn = folio_pfn(folio) + first - folio->index;
+
+			if (commit)
+				kvm_arch_gmem_set_shared(kvm, pfn, last - first);
+			else
+				r = kvm_arch_gmem_prepare_shared(kvm, pfn, last - first);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	return r;
+}
+
+static bool kvm_gmem_needs_arch_set_shared(struct kvm *kvm, unsigned long attrs)
+{
+	return !(attrs & KVM_MEMORY_ATTRIBUTE_PRIVATE) && kvm_arch_gmem_has_set_shared(kvm);
+}
+#else
+static int kvm_gmem_arch_set_shared(struct kvm *kvm, struct inode *inode,
+				    pgoff_t start, pgoff_t end, bool commit)
+{
+	return 0;
+}
+
+static bool kvm_gmem_needs_arch_set_shared(struct kvm *kvm, unsigned long attrs)
+{
+	return false;
+}
+#endif
+
 /*
  * Best effort: make each split block in [@start, @end) that is uniform now
  * one folio again, and drop its smaller mappings so the next fault maps it
@@ -393,7 +443,10 @@ static void kvm_gmem_merge_blocks(struct inode *inode, pgoff_t start,
  * what it needs; kvm_gmem_convert_start() then keeps KVM's faults out of the
  * whole huge pages and zaps them, so no KVM mapping is ever larger than its
  * folio; committing freezes the folios and may still fail (mappings simply
- * refault), and once they are frozen the split cannot fail.
+ * refault), and once they are frozen the split cannot fail.  Pages becoming
+ * shared may need hardware state changed (SEV-SNP's RMP): what can fail of
+ * it runs with KVM's mappings zapped, before the split commits, the rest
+ * once the attributes are stored, before anything can map the pages.
  */
 static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 			    pgoff_t start, pgoff_t end, unsigned long attrs,
@@ -406,6 +459,7 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 		.end = end,
 		.attrs = attrs,
 	};
+	bool arch = kvm_gmem_needs_arch_set_shared(f->kvm, attrs);
 	struct gmem_split *sp;
 	int r = 0;
 
@@ -434,6 +488,15 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 	c.zstart = sp ? round_down(start, 1UL << a->order) : start;
 	c.zend = sp ? round_up(end, 1UL << a->order) : end;
 	kvm_gmem_convert_start(inode, &c);
+	if (arch) {
+		r = kvm_gmem_arch_set_shared(f->kvm, inode, start, end, false);
+		if (r) {
+			if (sp)
+				a->ops->split_abort(a, sp);
+			kvm_gmem_convert_end(inode, &c);
+			goto out;
+		}
+	}
 	if (sp) {
 		/*
 		 * The host maps whole huge folios as special PFNs, which GUP
@@ -449,6 +512,8 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 	}
 	r = kvm_gmem_store_attributes(inode, start, end, attrs);
 	c.changed = !r;
+	if (!r && arch)
+		kvm_gmem_arch_set_shared(f->kvm, inode, start, end, true);
 	kvm_gmem_convert_end(inode, &c);
 	if (!r)
 		kvm_gmem_merge_blocks(inode, start, end);
