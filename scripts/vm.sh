@@ -7,6 +7,7 @@
 # and OUTDIR/results.log (TAP from the runner, serial 1).
 # TCG_THREAD=multi runs the vCPUs in parallel: faster, but QEMU 7.2's
 # multi-threaded TCG is not reliable under nested SVM (README, "How tests run").
+# QEMU_CPU replaces -cpu max.
 set -euo pipefail
 BUILD=${BUILD:?}
 name=$1 plan=$2 out=$3
