@@ -7,7 +7,9 @@
 # and OUTDIR/results.log (TAP from the runner, serial 1).
 # TCG_THREAD=multi runs the vCPUs in parallel: faster, but QEMU 7.2's
 # multi-threaded TCG is not reliable under nested SVM (README, "How tests run").
-# QEMU_CPU replaces -cpu max.
+# QEMU_CPU replaces -cpu max.  EXTRA_CMDLINE is added to every boot's
+# kernel parameters (e.g. the SEV-SNP parameters, to run every test with
+# them on).
 set -euo pipefail
 BUILD=${BUILD:?}
 name=$1 plan=$2 out=$3
@@ -43,7 +45,7 @@ if [ "${PROFILE:-}" = kasan ]; then
 	# movablecore's zone is node 0's top, where the shadow went too.
 	cmdline=${cmdline/movablecore=1G/movablecore=3G}
 fi
-cmdline="$cmdline $extra"
+cmdline="$cmdline $extra ${EXTRA_CMDLINE:-}"
 
 # Bounded by the plan's timeouts plus boot time.
 limit=$(awk -F'\t' -v k=$scale '{ s += $2 } END { print s * k + 300 }' "$plan")

@@ -1023,9 +1023,16 @@ static void gmem_hugetlb_retire(struct gmem_hugetlb *gh,
 	mapping->nrpages -= nr;
 	xas_unlock_irq(&xas);
 
+	/*
+	 * The pieces leave the page cache here, not when the huge page is
+	 * freed: tell the owner now, as filemap_remove_folio() would (KVM
+	 * gives SEV-SNP private pages back to the host).
+	 */
 	for (sindex = 0; sindex < nr; sindex += folio_nr_pages(folio)) {
 		folio = pfn_folio(blk->pfn + sindex);
 		folio->mapping = NULL;
+		if (mapping->a_ops->free_folio)
+			mapping->a_ops->free_folio(folio);
 		folio_unlock(folio);
 	}
 

@@ -405,6 +405,31 @@ static bool kvm_gmem_needs_arch_set_shared(struct kvm *kvm, unsigned long attrs)
 }
 #endif
 
+/* The architecture keeps per-page state that a conversion to shared resets. */
+bool kvm_gmem_arch_tracks_shared(struct kvm *kvm)
+{
+	return kvm_gmem_needs_arch_set_shared(kvm, 0);
+}
+
+/*
+ * A punch frees whole huge folios, whose hardware state the free_folio hook
+ * resets, but zeroes the pages of the others in place: there, SEV-SNP's RMP
+ * must give them back to the host first.  They stay private to the file; the
+ * next private fault assigns them again.  Called with slots_lock and
+ * invalidate_lock held and KVM's mappings of [@start, @end) invalidated,
+ * before the punch; on failure nothing is punched.
+ */
+int kvm_gmem_punch_arch(struct kvm *kvm, struct inode *inode, pgoff_t start,
+			pgoff_t end)
+{
+	int r;
+
+	r = kvm_gmem_arch_set_shared(kvm, inode, start, end, false);
+	if (!r)
+		kvm_gmem_arch_set_shared(kvm, inode, start, end, true);
+	return r;
+}
+
 /*
  * Best effort: make each split block in [@start, @end) that is uniform now
  * one folio again, and drop its smaller mappings so the next fault maps it

@@ -161,6 +161,27 @@ static inline int kvm_gmem_max_order(const struct kvm_memory_slot *slot, int ord
 	return order;
 }
 
+/*
+ * The pages around @gfn that a private fault hands the architecture to make
+ * private at once (kvm_arch_gmem_make_private()): the aligned block of
+ * 2^@order pages (@order from kvm_gmem_max_order()) if the memslot binds all
+ * of it, else its 2M block if that fits, else the page.  A huge folio may
+ * straddle two bindings, and its pages bound elsewhere have other gfns.
+ */
+static inline kvm_pfn_t kvm_gmem_private_block(const struct kvm_memory_slot *slot,
+					       gfn_t gfn, int order)
+{
+	while (order) {
+		gfn_t start = ALIGN_DOWN(gfn, 1ULL << order);
+
+		if (start >= slot->base_gfn &&
+		    start + (1ULL << order) <= slot->base_gfn + slot->npages)
+			break;
+		order = order > PMD_ORDER ? PMD_ORDER : 0;
+	}
+	return 1ULL << order;
+}
+
 void kvm_gmem_zap_range(struct inode *inode, pgoff_t start, pgoff_t end);
 
 /* Work on one memslot's part of an invalidated range, under mmu_lock. */
@@ -184,6 +205,10 @@ static inline void kvm_gmem_destroy_attributes(struct inode *inode)
 	mt_clear_in_rcu(&GMEM_I(inode)->attributes);
 	mtree_destroy(&GMEM_I(inode)->attributes);
 }
+
+bool kvm_gmem_arch_tracks_shared(struct kvm *kvm);
+int kvm_gmem_punch_arch(struct kvm *kvm, struct inode *inode, pgoff_t start,
+			pgoff_t end);
 
 #ifdef CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES
 int kvm_gmem_init_attributes(struct inode *inode, loff_t size, u64 flags);

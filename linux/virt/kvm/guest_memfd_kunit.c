@@ -193,6 +193,32 @@ static void gmem_max_order_congruence(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kvm_gmem_max_order(&slot, 0), 0);
 }
 
+/* A private fault's block never reaches past its memslot. */
+static void gmem_private_block_in_slot(struct kunit *test)
+{
+	struct kvm_memory_slot slot = {
+		.base_gfn = SZ_4G >> PAGE_SHIFT,
+		.npages = SZ_1G >> PAGE_SHIFT,
+	};
+	gfn_t gfn = slot.base_gfn + 0x205;
+
+	KUNIT_EXPECT_EQ(test, kvm_gmem_private_block(&slot, gfn, 18), 1ULL << 18);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_private_block(&slot, gfn, 9), 512);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_private_block(&slot, gfn, 0), 1);
+
+	/* The slot ends 4M in: the 1G block is cut, its 2M blocks are not. */
+	slot.npages = SZ_4M >> PAGE_SHIFT;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_private_block(&slot, gfn, 18), 512);
+
+	/* The slot starts 4K into its first 2M block: there, only the page ... */
+	slot.base_gfn += 1;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_private_block(&slot, slot.base_gfn + 4, 18), 1);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_private_block(&slot, slot.base_gfn + 4, 9), 1);
+
+	/* ... but the next 2M block is whole in it. */
+	KUNIT_EXPECT_EQ(test, kvm_gmem_private_block(&slot, gfn, 18), 512);
+}
+
 /*
  * Where a conversion needs smaller folios: each end whose smallest
  * enclosing block is left mixed, down to one level below that block.
@@ -272,6 +298,7 @@ static struct kunit_case gmem_kunit_cases[] = {
 	KUNIT_CASE(gmem_attrs_gaps_and_edges),
 	KUNIT_CASE_SLOW(gmem_attrs_tall_tree_destroy),
 	KUNIT_CASE(gmem_max_order_congruence),
+	KUNIT_CASE(gmem_private_block_in_slot),
 	KUNIT_CASE(gmem_split_points),
 	KUNIT_CASE(gmem_split_mixed_after),
 	{}

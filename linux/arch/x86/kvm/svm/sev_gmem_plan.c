@@ -20,6 +20,7 @@
  */
 #include <linux/bitops.h>
 #include <linux/errno.h>
+#include <linux/log2.h>
 #include <linux/minmax.h>
 #include <asm/pgtable_types.h>
 
@@ -214,6 +215,34 @@ int snp_plan_to_private(u64 pfn, u64 gfn, u64 nr,
 				     gfn + base + i - pfn, 1);
 	}
 	return snp_plan_end(&p);
+}
+
+/**
+ * snp_plan_fault_block - the pages a private fault makes private together
+ * @pfn: the faulting page
+ * @gfn: the guest frame it backs
+ * @nr: the pages of its folio KVM may map, aligned around it (a power of
+ *	two, with @pfn and @gfn congruent modulo it)
+ * @first_pfn: set to the block's first page
+ * @first_gfn: set to the guest frame of @first_pfn
+ *
+ * No RMP entry, hence no private NPT mapping, is larger than 2M: a fault
+ * takes the aligned block of at most 2M around @pfn, and a 1G folio's other
+ * regions wait for their own faults.  A request that breaks the rules above
+ * gets the single page.
+ *
+ * Return: the number of pages in the block.
+ */
+u64 snp_plan_fault_block(u64 pfn, u64 gfn, u64 nr, u64 *first_pfn,
+			 u64 *first_gfn)
+{
+	u64 size = min_t(u64, nr, SNP_REGION_PAGES);
+
+	if (!size || !is_power_of_2(size) || ((pfn ^ gfn) & (size - 1)))
+		size = 1;
+	*first_pfn = ALIGN_DOWN(pfn, size);
+	*first_gfn = gfn - (pfn - *first_pfn);
+	return size;
 }
 
 /**

@@ -62,6 +62,8 @@ int snp_plan_to_shared(u64 pfn, u64 nr, const struct snp_region *regions,
 int snp_plan_to_private(u64 pfn, u64 gfn, u64 nr,
 			const struct snp_region *regions,
 			struct snp_op *ops, int max_ops);
+u64 snp_plan_fault_block(u64 pfn, u64 gfn, u64 nr, u64 *first_pfn,
+			 u64 *first_gfn);
 int snp_plan_npt_level(const struct snp_region *region, u64 pfn, u64 gfn);
 int snp_psmash_outcome(int rc, bool rmp_2m_after);
 bool snp_plan_is_ordered(const struct snp_op *ops, int n);

@@ -390,6 +390,73 @@ static void snp_npt_level(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, snp_plan_npt_level(r, PFN(0, 7), 0x207), PG_LEVEL_4K);
 }
 
+/* Which pages a private fault makes private: at most the 2M around it. */
+static void snp_fault_blocks(struct kunit *test)
+{
+	static const struct {
+		const char *name;
+		u64 pfn, gfn, nr, first_pfn, first_gfn, size;
+	} rows[] = {
+		{ "4K folio", PFN(0, 7), 0x1007, 1, PFN(0, 7), 0x1007, 1 },
+		{ "2M folio", PFN(0, 7), 0x1207, 512, PFN(0, 0), 0x1200, 512 },
+		{ "1G folio: its 2M region", PFN(2, 9), 0x40409, 1 << 18,
+		  PFN(2, 0), 0x40400, 512 },
+		{ "not congruent: the page", PFN(0, 7), 0x1208, 512, PFN(0, 7), 0x1208, 1 },
+		{ "not a power of two: the page", PFN(0, 7), 0x1207, 384,
+		  PFN(0, 7), 0x1207, 1 },
+	};
+	u64 first_pfn, first_gfn, size;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(rows); i++) {
+		size = snp_plan_fault_block(rows[i].pfn, rows[i].gfn, rows[i].nr,
+					    &first_pfn, &first_gfn);
+		KUNIT_EXPECT_EQ_MSG(test, size, rows[i].size, "%s", rows[i].name);
+		KUNIT_EXPECT_EQ_MSG(test, first_pfn, rows[i].first_pfn, "%s", rows[i].name);
+		KUNIT_EXPECT_EQ_MSG(test, first_gfn, rows[i].first_gfn, "%s", rows[i].name);
+	}
+}
+
+/*
+ * A 2M block of a HugeTLB file over its life: faulted private as one 2M
+ * entry, a 4K page converted to shared inside it, converted back (the block
+ * merges), faulted again: the RMP and so the NPT stay 4K until the free.
+ */
+static void snp_fault_lifecycle(struct kunit *test)
+{
+	struct plan_ctx *c = plan_ctx(test);
+	struct snp_region *r = c->r;
+	struct snp_op *ops = c->ops;
+	u64 first_pfn, first_gfn, nr;
+	int n;
+
+	regions_shared_4k(r, 1, false);
+	nr = snp_plan_fault_block(PFN(0, 7), 0x207, 512, &first_pfn, &first_gfn);
+	n = snp_plan_to_private(first_pfn, first_gfn, nr, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 1);
+	KUNIT_EXPECT_EQ(test, ops[0].type, SNP_OP_PRIVATE_2M);
+	KUNIT_EXPECT_EQ(test, ops[0].gfn, 0x200);
+	model_run(test, r, ops, n);
+	KUNIT_EXPECT_EQ(test, snp_plan_npt_level(r, PFN(0, 7), 0x207), PG_LEVEL_2M);
+
+	n = snp_plan_to_shared(PFN(0, 7), 1, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 5);
+	KUNIT_EXPECT_TRUE(test, snp_plan_is_ordered(ops, n));
+	model_run(test, r, ops, n);
+	KUNIT_EXPECT_FALSE(test, test_bit(7, r->assigned));
+	KUNIT_EXPECT_EQ(test, snp_plan_npt_level(r, PFN(0, 8), 0x208), PG_LEVEL_4K);
+
+	/* Private again, merged: one 4K update, the direct map is 4K already. */
+	n = snp_plan_to_private(first_pfn, first_gfn, nr, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 1);
+	KUNIT_EXPECT_EQ(test, ops[0].type, SNP_OP_PRIVATE_4K);
+	KUNIT_EXPECT_EQ(test, ops[0].pfn, PFN(0, 7));
+	KUNIT_EXPECT_EQ(test, ops[0].gfn, 0x207);
+	model_run(test, r, ops, n);
+	KUNIT_EXPECT_TRUE(test, bitmap_full(r->assigned, SNP_REGION_PAGES));
+	KUNIT_EXPECT_EQ(test, snp_plan_npt_level(r, PFN(0, 7), 0x207), PG_LEVEL_4K);
+}
+
 static void snp_psmash_policy(struct kunit *test)
 {
 	KUNIT_EXPECT_EQ(test, snp_psmash_outcome(0, false), 0);
@@ -425,6 +492,8 @@ static struct kunit_case sev_gmem_plan_cases[] = {
 	KUNIT_CASE(snp_to_private),
 	KUNIT_CASE(snp_to_shared_model),
 	KUNIT_CASE(snp_npt_level),
+	KUNIT_CASE(snp_fault_blocks),
+	KUNIT_CASE(snp_fault_lifecycle),
 	KUNIT_CASE(snp_psmash_policy),
 	KUNIT_CASE(snp_plan_order_check),
 	{}
