@@ -513,14 +513,20 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 	c.zstart = sp ? round_down(start, 1UL << a->order) : start;
 	c.zend = sp ? round_up(end, 1UL << a->order) : end;
 	kvm_gmem_convert_start(inode, &c);
-	if (arch) {
+	/*
+	 * A zap that the hardware refused (TDX's removal of a private page)
+	 * bugs the VM: then the pages may still be the guest's, and must not
+	 * become the host's.
+	 */
+	if (READ_ONCE(f->kvm->vm_bugged))
+		r = -EIO;
+	if (!r && arch)
 		r = kvm_gmem_arch_set_shared(f->kvm, inode, start, end, false);
-		if (r) {
-			if (sp)
-				a->ops->split_abort(a, sp);
-			kvm_gmem_convert_end(inode, &c);
-			goto out;
-		}
+	if (r) {
+		if (sp)
+			a->ops->split_abort(a, sp);
+		kvm_gmem_convert_end(inode, &c);
+		goto out;
 	}
 	if (sp) {
 		/*

@@ -40,8 +40,10 @@ struct gmem_alloc;
  *					file reference: kvm_gmem_peek_file())
  * A conversion holds invalidate_lock exclusively from the first unmap to the
  * last KVM notification, so no host fault can map a page it makes private.
- * KVM's own faults do not take invalidate_lock; they read the attributes
- * and rely on mmu_invalidate_seq, which a conversion bumps, to retry.
+ * KVM's own faults read the attributes and rely on mmu_invalidate_seq,
+ * which a conversion bumps, to retry; they take invalidate_lock (shared)
+ * only where a conversion to shared resets hardware state (SEV-SNP), since
+ * a retry cannot undo making a page private.
  * HugeTLB allocation and every lookup of a HugeTLB file's folios take the
  * hugetlb fault mutex (under invalidate_lock when held, before the folio
  * lock, as hugetlbfs does); splitting and merging folios, under

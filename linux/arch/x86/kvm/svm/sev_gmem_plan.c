@@ -72,11 +72,16 @@ static bool snp_region_any(const struct snp_region *r, unsigned int lo,
 	return find_next_bit(r->assigned, hi, lo) < hi;
 }
 
+/* One 2M private entry: the whole region assigned as one. */
+static bool snp_region_private_2m(const struct snp_region *r)
+{
+	return r->rmp_2m && bitmap_full(r->assigned, SNP_REGION_PAGES);
+}
+
+/* A 2M entry is assigned whole, or 4K pages but its first under it. */
 static bool snp_region_valid(const struct snp_region *r)
 {
-	if (!r->rmp_2m)
-		return true;
-	return bitmap_empty(r->assigned, SNP_REGION_PAGES) ||
+	return !r->rmp_2m || !test_bit(0, r->assigned) ||
 	       bitmap_full(r->assigned, SNP_REGION_PAGES);
 }
 
@@ -108,11 +113,13 @@ static int snp_plan_end(struct snp_plan *p)
  * @ops: filled with the plan
  * @max_ops: room in @ops
  *
- * A 2M entry wholly in the range becomes shared with one 2M RMPUPDATE; one
- * partly in it is split first (direct map, PSMASH, then its 2M NPT zapped),
- * before the point of no return, and its pages in the range become shared
- * one by one after it.  Pages not assigned are left alone.  The plan always
- * holds SNP_OP_COMMIT, even when there is nothing else to do.
+ * A 2M private entry wholly in the range becomes shared with one 2M
+ * RMPUPDATE; any other 2M entry with assigned pages in the range (one partly
+ * in it, or an unassigned one with 4K pages assigned under it) is split
+ * first (direct map, PSMASH, then its 2M NPT zapped), before the point of no
+ * return, and its pages in the range become shared one by one after it.
+ * Pages not assigned are left alone.  The plan always holds SNP_OP_COMMIT,
+ * even when there is nothing else to do.
  *
  * Return: the number of operations, -EINVAL for an empty range or an
  * inconsistent snapshot, -E2BIG if they do not fit in @max_ops.
@@ -135,7 +142,7 @@ int snp_plan_to_shared(u64 pfn, u64 nr, const struct snp_region *regions,
 		snp_region_span(base, pfn, nr, &lo, &hi);
 		if (!snp_region_any(r, lo, hi))
 			continue;
-		if (r->rmp_2m && lo == 0 && hi == SNP_REGION_PAGES)
+		if (snp_region_private_2m(r) && lo == 0 && hi == SNP_REGION_PAGES)
 			continue;
 		if (!r->dm_4k)
 			snp_plan_add(&p, SNP_OP_SPLIT_DM, base, 0, SNP_REGION_PAGES);
@@ -150,10 +157,8 @@ int snp_plan_to_shared(u64 pfn, u64 nr, const struct snp_region *regions,
 	/* The RMP updates, which cannot fail once the above succeeded. */
 	for (base = first, r = regions; base < pfn + nr; base += SNP_REGION_PAGES, r++) {
 		snp_region_span(base, pfn, nr, &lo, &hi);
-		if (r->rmp_2m && lo == 0 && hi == SNP_REGION_PAGES) {
-			if (test_bit(0, r->assigned))
-				snp_plan_add(&p, SNP_OP_SHARED_2M, base, 0,
-					     SNP_REGION_PAGES);
+		if (snp_region_private_2m(r) && lo == 0 && hi == SNP_REGION_PAGES) {
+			snp_plan_add(&p, SNP_OP_SHARED_2M, base, 0, SNP_REGION_PAGES);
 			continue;
 		}
 		for_each_set_bitrange_from(lo, i, r->assigned, hi)
@@ -256,7 +261,7 @@ u64 snp_plan_fault_block(u64 pfn, u64 gfn, u64 nr, u64 *first_pfn,
  */
 int snp_plan_npt_level(const struct snp_region *region, u64 pfn, u64 gfn)
 {
-	if (region->rmp_2m && test_bit(0, region->assigned) &&
+	if (snp_region_private_2m(region) &&
 	    (pfn % SNP_REGION_PAGES) == (gfn % SNP_REGION_PAGES))
 		return PG_LEVEL_2M;
 	return PG_LEVEL_4K;

@@ -21,9 +21,15 @@
 /* 4K pages in a 2M RMP entry. */
 #define SNP_REGION_PAGES	512
 
-/* One 2M-aligned region of host memory as the RMP and the direct map see it. */
+/*
+ * One 2M-aligned region of host memory as the RMP and the direct map see it.
+ * A 2M entry is either assigned as a whole (all bits set) or not assigned;
+ * in the latter case 7.3 may still assign 4K pages under it (not its first
+ * page, whose update would make the entry 4K), which a 4K update to shared
+ * then PSMASHes first, as sev_gmem_make_shared() does.
+ */
 struct snp_region {
-	/* The region is one 2M RMP entry (then all or none is assigned). */
+	/* The region's first RMP entry is 2M. */
 	bool rmp_2m;
 	/* The kernel's direct map of the region uses 4K pages already. */
 	bool dm_4k;

@@ -95,8 +95,9 @@ static void model_run(struct kunit *test, struct snp_region *r,
 			break;
 		case SNP_OP_SHARED_2M:
 			KUNIT_EXPECT_TRUE_MSG(test,
-					      rg->rmp_2m && !off && op->nr == SNP_REGION_PAGES,
-					      "op %d: 2M update of a 4K entry", i);
+					      rg->rmp_2m && !off && op->nr == SNP_REGION_PAGES &&
+					      bitmap_full(rg->assigned, SNP_REGION_PAGES),
+					      "op %d: 2M update of a 4K or unassigned entry", i);
 			bitmap_zero(rg->assigned, SNP_REGION_PAGES);
 			break;
 		case SNP_OP_PRIVATE_2M:
@@ -122,8 +123,13 @@ static void model_run(struct kunit *test, struct snp_region *r,
 					KUNIT_EXPECT_TRUE(test, test_bit(off, rg->assigned));
 					__clear_bit(off, rg->assigned);
 				} else {
+					/*
+					 * Under an unassigned 2M entry only the
+					 * update of its first page makes it 4K.
+					 */
 					KUNIT_EXPECT_FALSE(test, test_bit(off, rg->assigned));
-					rg->rmp_2m = false;
+					if (!off)
+						rg->rmp_2m = false;
 					__set_bit(off, rg->assigned);
 				}
 			}
@@ -457,6 +463,59 @@ static void snp_fault_lifecycle(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, snp_plan_npt_level(r, PFN(0, 7), 0x207), PG_LEVEL_4K);
 }
 
+/*
+ * A 2M private entry made shared whole stays a 2M entry, unassigned; a page
+ * under it made private at 4K (not its first) leaves it 2M.  Making that
+ * page shared again PSMASHes first, and the region can become one 2M
+ * private entry again once no page is assigned.
+ */
+static void snp_unassigned_2m_entry(struct kunit *test)
+{
+	struct plan_ctx *c = plan_ctx(test);
+	struct snp_region *r = c->r;
+	struct snp_op *ops = c->ops;
+	int n;
+
+	regions_shared_4k(r, 1, false);
+	n = snp_plan_to_private(PFN(0, 0), 0x200, 512, r, ops, MAX_OPS);
+	model_run(test, r, ops, n);
+	n = snp_plan_to_shared(PFN(0, 0), 512, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 2);
+	KUNIT_EXPECT_EQ(test, ops[1].type, SNP_OP_SHARED_2M);
+	model_run(test, r, ops, n);
+	KUNIT_EXPECT_TRUE(test, r->rmp_2m);
+
+	n = snp_plan_to_private(PFN(0, 9), 0x209, 1, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 2);
+	KUNIT_EXPECT_EQ(test, ops[1].type, SNP_OP_PRIVATE_4K);
+	model_run(test, r, ops, n);
+	KUNIT_EXPECT_TRUE(test, r->rmp_2m);
+	/* Not a 2M private entry: the page maps 4K. */
+	KUNIT_EXPECT_EQ(test, snp_plan_npt_level(r, PFN(0, 9), 0x209), PG_LEVEL_4K);
+
+	n = snp_plan_to_shared(PFN(0, 9), 1, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 4);
+	KUNIT_EXPECT_EQ(test, ops[0].type, SNP_OP_PSMASH);
+	KUNIT_EXPECT_EQ(test, ops[3].type, SNP_OP_SHARED_4K);
+	KUNIT_EXPECT_TRUE(test, snp_plan_is_ordered(ops, n));
+	model_run(test, r, ops, n);
+	KUNIT_EXPECT_TRUE(test, bitmap_empty(r->assigned, SNP_REGION_PAGES));
+
+	n = snp_plan_to_private(PFN(0, 0), 0x200, 512, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 1);
+	KUNIT_EXPECT_EQ(test, ops[0].type, SNP_OP_PRIVATE_2M);
+
+	/* The same whole 2M conversion with a page under the entry assigned. */
+	r->rmp_2m = true;
+	bitmap_zero(r->assigned, SNP_REGION_PAGES);
+	__set_bit(9, r->assigned);
+	n = snp_plan_to_shared(PFN(0, 0), 512, r, ops, MAX_OPS);
+	KUNIT_ASSERT_EQ(test, n, 4);
+	KUNIT_EXPECT_EQ(test, ops[0].type, SNP_OP_PSMASH);
+	KUNIT_EXPECT_EQ(test, ops[3].type, SNP_OP_SHARED_4K);
+	KUNIT_EXPECT_EQ(test, ops[3].pfn, PFN(0, 9));
+}
+
 static void snp_psmash_policy(struct kunit *test)
 {
 	KUNIT_EXPECT_EQ(test, snp_psmash_outcome(0, false), 0);
@@ -494,6 +553,7 @@ static struct kunit_case sev_gmem_plan_cases[] = {
 	KUNIT_CASE(snp_npt_level),
 	KUNIT_CASE(snp_fault_blocks),
 	KUNIT_CASE(snp_fault_lifecycle),
+	KUNIT_CASE(snp_unassigned_2m_entry),
 	KUNIT_CASE(snp_psmash_policy),
 	KUNIT_CASE(snp_plan_order_check),
 	{}
