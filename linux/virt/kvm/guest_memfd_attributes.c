@@ -234,7 +234,14 @@ static bool kvm_gmem_convert_slot_start(struct kvm *kvm, struct kvm_gfn_range *z
 
 	kvm_mmu_invalidate_range_add(kvm, zrange->start, zrange->end);
 	if (c->zstart < c->start || c->zend > c->end) {
-		zrange->attr_filter = KVM_FILTER_SHARED | KVM_FILTER_PRIVATE;
+		/*
+		 * Where a private zap removes the pages (TDX), the private
+		 * leaves the range's bounds cut were split to 4K before: none
+		 * outlives its folio, and those outside the range stay.
+		 */
+		zrange->attr_filter = KVM_FILTER_SHARED;
+		if (!kvm_arch_gmem_zap_destroys_private(kvm))
+			zrange->attr_filter |= KVM_FILTER_PRIVATE;
 		flush = kvm_mmu_unmap_gfn_range(kvm, zrange);
 	}
 	if (kvm_gmem_conversion_range(c, zrange, &range))
@@ -454,7 +461,7 @@ static void kvm_gmem_merge_blocks(struct inode *inode, pgoff_t start,
 			/* Host PTEs of pieces hold references: they refault. */
 			unmap_mapping_pages(inode->i_mapping, b, size, false);
 			if (a->ops->merge(a, inode->i_mapping, b, levels[i]))
-				kvm_gmem_zap_range(inode, b, b + size);
+				kvm_gmem_remap_range(inode, b, b + size);
 		}
 	}
 }
@@ -508,6 +515,14 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 	r = kvm_gmem_prepare_splits(inode, start, end, attrs, &sp, err_index);
 	if (r)
 		goto out;
+
+	/* TDX: split the private leaves the range cuts; the zap stays exact. */
+	if (sp)
+		r = kvm_gmem_split_private(f, start, end);
+	if (r) {
+		a->ops->split_abort(a, sp);
+		goto out;
+	}
 
 	/* Splits take whole huge pages out of KVM's reach first. */
 	c.zstart = sp ? round_down(start, 1UL << a->order) : start;

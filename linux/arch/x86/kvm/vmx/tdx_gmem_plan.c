@@ -74,6 +74,36 @@ int tdx_plan_demotes(u64 leaf_gfn, int leaf_level, u64 start, u64 end,
 	return n > max ? -E2BIG : n;
 }
 
+/**
+ * tdx_plan_split_blocks - the 2M blocks to split before changing a range
+ * @start: first gfn of the range to zap or convert
+ * @end: first gfn after it
+ * @out: filled with the first gfn of each block, in ascending order
+ *
+ * A private 2M leaf the range covers whole goes with it; one a bound of the
+ * range falls inside must be split to 4K first (tdx_plan_demotes() for that
+ * leaf: one DEMOTE), since zapping it would remove the pages outside the
+ * range from the TD.  Those are the 2M blocks holding an unaligned bound:
+ * none, one (both bounds in the same block, or one aligned) or two.
+ *
+ * Return: the number of blocks, or -EINVAL for an empty range.
+ */
+int tdx_plan_split_blocks(u64 start, u64 end, u64 out[2])
+{
+	u64 pages = tdx_level_pages(PG_LEVEL_2M);
+	int n = 0;
+
+	if (start >= end)
+		return -EINVAL;
+
+	if (!IS_ALIGNED(start, pages))
+		out[n++] = ALIGN_DOWN(start, pages);
+	if (!IS_ALIGNED(end, pages) &&
+	    (!n || ALIGN_DOWN(end, pages) != out[0]))
+		out[n++] = ALIGN_DOWN(end, pages);
+	return n;
+}
+
 #ifdef CONFIG_KVM_INTEL_TDX_GMEM_KUNIT_TEST
 #include "tdx_gmem_plan_kunit.c"
 #endif

@@ -108,10 +108,50 @@ static void tdx_demote_exact(struct kunit *test)
 	}
 }
 
+/* The blocks a conversion splits first, and their agreement with the demotes. */
+static void tdx_split_blocks(struct kunit *test)
+{
+	static const u64 offs[] = { 0, 1, M2 - 1, M2, M2 + 1, 3 * M2 + 7, 4 * M2 };
+	u64 blocks[2], leaf;
+	struct tdx_demote out[1];
+	int s, e, n, i, want;
+
+	memset(blocks, 0, sizeof(blocks));
+	KUNIT_EXPECT_EQ(test, tdx_plan_split_blocks(M2, 2 * M2, blocks), 0);
+	KUNIT_EXPECT_EQ(test, tdx_plan_split_blocks(M2 + 5, M2 + 6, blocks), 1);
+	KUNIT_EXPECT_EQ(test, blocks[0], M2);
+	KUNIT_EXPECT_EQ(test, tdx_plan_split_blocks(M2 + 5, 3 * M2 + 1, blocks), 2);
+	KUNIT_EXPECT_EQ(test, blocks[0], M2);
+	KUNIT_EXPECT_EQ(test, blocks[1], 3 * M2);
+	KUNIT_EXPECT_EQ(test, tdx_plan_split_blocks(M2, 3 * M2 + 1, blocks), 1);
+	KUNIT_EXPECT_EQ(test, blocks[0], 3 * M2);
+	KUNIT_EXPECT_EQ(test, tdx_plan_split_blocks(5, 5, blocks), -EINVAL);
+
+	/* A 2M leaf is split exactly when tdx_plan_demotes() demotes it. */
+	for (s = 0; s < ARRAY_SIZE(offs); s++) {
+		for (e = 0; e < ARRAY_SIZE(offs); e++) {
+			u64 start = G1 + offs[s], end = G1 + offs[e] + 1;
+
+			if (start >= end)
+				continue;
+			n = tdx_plan_split_blocks(start, end, blocks);
+			KUNIT_ASSERT_GE(test, n, 0);
+			for (leaf = G1; leaf < G1 + 5 * M2; leaf += M2) {
+				want = tdx_plan_demotes(leaf, PG_LEVEL_2M, start, end, out, 1);
+				for (i = 0; i < n && blocks[i] != leaf; i++)
+					;
+				KUNIT_EXPECT_EQ_MSG(test, i < n, want == 1,
+						    "[%llx, %llx): leaf %llx", start, end, leaf);
+			}
+		}
+	}
+}
+
 static struct kunit_case tdx_gmem_plan_cases[] = {
 	KUNIT_CASE(tdx_demote_table),
 	KUNIT_CASE(tdx_demote_errors),
 	KUNIT_CASE(tdx_demote_exact),
+	KUNIT_CASE(tdx_split_blocks),
 	{}
 };
 

@@ -25,6 +25,11 @@ struct gmem_huge {
 	u64 nr_blocks;		/* huge pages in a test file: 4 of 2M, 1 of 1G */
 };
 
+/* A file the host can map, starting shared: the tests' usual guest_memfd. */
+#define GMEM_FLAGS_SHARED	(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+/* The same on HugeTLB pages (with a GUEST_MEMFD_FLAG_HUGE_* size, or the default). */
+#define GMEM_FLAGS_SHARED_HUGETLB	(GMEM_FLAGS_SHARED | GUEST_MEMFD_FLAG_HUGETLB)
+
 #define GMEM_HUGE_2M	{ "2M", SZ_2M, GUEST_MEMFD_FLAG_HUGE_2MB, 2048, 4 }
 #define GMEM_HUGE_1G	{ "1G", SZ_1G, GUEST_MEMFD_FLAG_HUGE_1GB, 1048576, 1 }
 

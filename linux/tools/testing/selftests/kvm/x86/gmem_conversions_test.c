@@ -65,8 +65,6 @@
 /* 4K pieces of a huge page that the test writes and checks. */
 #define NR_HUGE_SAMPLES		3
 
-#define GMEM_SHARED_FLAGS	(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
-
 /*
  * Page contents: word i of a page tagged @tag holds tag + i, tag 0 means the
  * page is all zeroes.  Tags of different generations and pages differ.
@@ -584,7 +582,7 @@ static int test_caps(void)
 		    r, errno);
 
 	val = vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS);
-	TEST_ASSERT((val & GMEM_SHARED_FLAGS) == GMEM_SHARED_FLAGS,
+	TEST_ASSERT((val & GMEM_FLAGS_SHARED) == GMEM_FLAGS_SHARED,
 		    "SW-protected VM supports guest_memfd flags 0x%lx, expected MMAP and INIT_SHARED",
 		    val);
 	kvm_vm_free(vm);
@@ -599,7 +597,7 @@ static int test_caps(void)
 		    vm->gmem_attributes);
 
 	/* Its guest_memfd tracks nothing: no conversion of either kind. */
-	fd = vm_create_guest_memfd(vm, page_size, GMEM_SHARED_FLAGS);
+	fd = vm_create_guest_memfd(vm, page_size, GMEM_FLAGS_SHARED);
 	r = __gmem_set_attributes(fd, 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, NULL);
 	TEST_ASSERT(r == -1 && errno == EINVAL,
 		    "Default VM: KVM_SET_MEMORY_ATTRIBUTES2(PRIVATE) should fail with EINVAL, got r = %d errno = %d",
@@ -625,7 +623,7 @@ static int test_same_pfn(void)
 	struct gmem_test t;
 	long nr_free = 0;
 
-	gmem_test_init(&t, 1, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, 1, GMEM_FLAGS_SHARED, true);
 
 	host_fill(t.mem, 0, tag_host);
 	pfn = gmem_pagemap_pfn(t.mem);
@@ -676,7 +674,7 @@ static int test_initial_state(void)
 	page_states(shared, npages, 0);
 	page_states(private, npages, page_mask(0, npages));
 
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, false);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, false);
 	check_pages(t.mem, shared, zero, "new file with INIT_SHARED");
 	for (i = 0; i < t.npages; i++)
 		TEST_ASSERT(host_touch(page_ptr(t.mem, i), true),
@@ -712,7 +710,7 @@ static int test_precision_pages(void)
 	const char *odd;
 	size_t i, page;
 
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, true);
 	set_tags(tags, t.npages, 1);
 	for (i = 0; i < t.npages; i++)
 		host_fill(t.mem, i, tags[i]);
@@ -781,7 +779,7 @@ static int test_precision(void)
 		return test_precision_pages();
 
 	/* Page 0 shared, page 1 private, both holding data. */
-	gmem_test_init(&t, 2, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, 2, GMEM_FLAGS_SHARED, true);
 	set_tags(tags, t.npages, 1);
 	for (i = 0; i < t.npages; i++)
 		host_fill(t.mem, i, tags[i]);
@@ -836,7 +834,7 @@ static int test_convert_unallocated(void)
 	int r;
 
 	/* INIT_SHARED file, two pages made private before they exist. */
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, true);
 	gmem_set_private(t.fd, 0, 2 * page_size);
 
 	/* Page 0 is allocated by a guest fault. */
@@ -910,7 +908,7 @@ static void mixed_allocation(const struct mixed_layout *l)
 	struct gmem_test t;
 	u64 pfn = 0;
 
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, true);
 
 	for (i = 0; i < npages; i++) {
 		if (l->alloc[i] == 'F' || l->alloc[i] == 'B')
@@ -997,7 +995,7 @@ static int test_punch_hole_truncate(void)
 	page_states(st, npages, BIT_ULL(1));
 	page_states(all_shared, npages, 0);
 
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, true);
 	set_tags(tags, t.npages, 1);
 	for (i = 0; i < t.npages; i++)
 		host_fill(t.mem, i, tags[i]);
@@ -1087,7 +1085,7 @@ static int gup_pin_hugetlb(int gup_fd)
 	size_t i;
 	int r;
 
-	gmem_test_init(&t, 1, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, 1, GMEM_FLAGS_SHARED, true);
 	host_fill(t.mem, 0, tag);
 	fill_4k(t.mem, 8, tag);
 
@@ -1204,7 +1202,7 @@ static int test_gup_pin(void)
 	if (gmem_hugetlb())
 		return gup_pin_hugetlb(gup_fd);
 
-	gmem_test_init(&t, 6, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, 6, GMEM_FLAGS_SHARED, true);
 	set_tags(tags, t.npages, 1);
 	for (i = 0; i < t.npages; i++)
 		host_fill(t.mem, i, tags[i]);
@@ -1272,7 +1270,7 @@ static int test_fork(void)
 	pid_t pid;
 	size_t i;
 
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, false);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, false);
 	set_tags(tags, t.npages, 1);
 	for (i = 0; i < t.npages; i++)
 		host_fill(t.mem, i, tags[i]);
@@ -1372,7 +1370,7 @@ static int test_sigbus_per_thread(void)
 	struct gmem_test t;
 	size_t i;
 
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, false);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, false);
 	set_tags(tags, t.npages, 1);
 	for (i = 0; i < t.npages; i++)
 		host_fill(t.mem, i, tags[i]);
@@ -1482,7 +1480,7 @@ static int test_einval(void)
 
 	/* The last page private, the others shared: any conversion would show. */
 	page_states(st, npages, BIT_ULL(npages - 1));
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, false);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, false);
 	set_tags(tags, t.npages, 1);
 	for (i = 0; i < t.npages; i++)
 		host_fill(t.mem, i, tags[i]);
@@ -1545,7 +1543,7 @@ static int test_guest_map_gpa_range(void)
 		return KSFT_SKIP;
 	}
 
-	gmem_test_init(&t, npages, GMEM_SHARED_FLAGS, true);
+	gmem_test_init(&t, npages, GMEM_FLAGS_SHARED, true);
 	vm_enable_cap(t.vm, KVM_CAP_EXIT_HYPERCALL, BIT(KVM_HC_MAP_GPA_RANGE));
 
 	set_tags(tags, t.npages, 1);
@@ -1669,10 +1667,10 @@ static void require_huge_pages(void)
 
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	supported = vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS);
-	fd = __vm_create_guest_memfd(vm, page_size, GMEM_SHARED_FLAGS | backing->flags);
+	fd = __vm_create_guest_memfd(vm, page_size, GMEM_FLAGS_SHARED | backing->flags);
 	if (fd < 0 && errno == EINVAL)
 		ksft_exit_skip("guest_memfd rejects flags 0x%lx (%s HugeTLB), supported 0x%lx\n",
-			       (u64)(GMEM_SHARED_FLAGS | backing->flags), backing->name,
+			       (u64)(GMEM_FLAGS_SHARED | backing->flags), backing->name,
 			       supported);
 	TEST_ASSERT(fd >= 0, "Creating a %s HugeTLB guest_memfd failed, errno %d (%s)",
 		    backing->name, errno, strerror(errno));

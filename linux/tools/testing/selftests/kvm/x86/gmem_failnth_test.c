@@ -36,8 +36,6 @@
 #define PMD_PAGES	(SZ_2M / PAGE_SIZE)
 #define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
 #define PUNCH_HOLE	(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_MMAP | \
-			 GUEST_MEMFD_FLAG_INIT_SHARED)
 #define DEBUGFS		"/sys/kernel/debug"
 /*
  * Past the 64th allocation the walk grows by a 16th: this bound costs about
@@ -202,7 +200,7 @@ static int op_nothing(void *arg)
 static int op_create(void *arg)
 {
 	u64 size = *(u64 *)arg;
-	int r = __vm_create_guest_memfd(vm, size, GMEM_FLAGS | hs.flag);
+	int r = __vm_create_guest_memfd(vm, size, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 
 	if (r < 0)
 		return r;
@@ -314,7 +312,7 @@ int main(int argc, char *argv[])
 	each_allocation_fails("create", op_create, op_nothing, &file_size, 0, 0);
 	ksft_test_result_pass("create %s\n", hs.name);
 
-	fd = vm_create_guest_memfd(vm, file_size, GMEM_FLAGS | hs.flag);
+	fd = vm_create_guest_memfd(vm, file_size, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	mem = kvm_mmap(file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 	private = calloc(nr_pages, 1);
 	word = calloc(nr_pages, sizeof(u64));

@@ -62,13 +62,11 @@ struct gfile {
 	u64 *word;	/* per 4K page: word 0 */
 };
 
-#define GFLAGS	(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
-
 static struct gfile files[] = {
-	{ "4K", GFLAGS, SZ_4M, PAGE_SIZE, 55 },
-	{ "2M", GFLAGS | GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_HUGE_2MB,
+	{ "4K", GMEM_FLAGS_SHARED, SZ_4M, PAGE_SIZE, 55 },
+	{ "2M", GMEM_FLAGS_SHARED_HUGETLB | GUEST_MEMFD_FLAG_HUGE_2MB,
 	  4 * SZ_2M, SZ_2M, 40 },
-	{ "1G", GFLAGS | GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_HUGE_1GB,
+	{ "1G", GMEM_FLAGS_SHARED_HUGETLB | GUEST_MEMFD_FLAG_HUGE_1GB,
 	  SZ_1G, SZ_1G, 5 },
 };
 
@@ -338,7 +336,7 @@ static bool fuzz_create(void)
 		c.flags = rnd64();
 		break;
 	case 1:
-		c.flags = GFLAGS | GUEST_MEMFD_FLAG_HUGETLB |
+		c.flags = GMEM_FLAGS_SHARED_HUGETLB |
 			  rnd(64) << GUEST_MEMFD_FLAG_HUGE_SHIFT;
 		break;
 	default:

@@ -44,8 +44,6 @@
 #include "svm_util.h"
 #include "test_util.h"
 
-#define GFLAGS		(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED | \
-			 GUEST_MEMFD_FLAG_HUGETLB)
 #define NR_ROUNDS	2
 #define RAMDISK		"/dev/ram0"
 
@@ -95,7 +93,7 @@ static void test_nested(void)
 
 	gmem_hp_read(hs.kb, &base);
 	vm = vm_create_with_one_vcpu(&vcpu, l1_guest_code);
-	fd = vm_create_guest_memfd(vm, size, GFLAGS | hs.flag);
+	fd = vm_create_guest_memfd(vm, size, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 	vm_set_user_memory_region2(vm, GMEM_HVM_SLOT, KVM_MEM_GUEST_MEMFD,
 				   GMEM_HVM_GPA, size, mem, fd, 0);
@@ -224,7 +222,7 @@ static void test_odirect(void)
 	bfd = open(RAMDISK, O_RDWR | O_DIRECT);
 	TEST_ASSERT(bfd >= 0, "opening " RAMDISK " (CONFIG_BLK_DEV_RAM), errno %d", errno);
 
-	gmem_hvm_create(&g, size, GFLAGS | hs.flag);
+	gmem_hvm_create(&g, size, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	gmem_hvm_guest_check(&g, expect, "odirect: the guest reads the file");
 
 	/* (a) A page of a whole huge folio. */

@@ -37,7 +37,6 @@
 #include "test_util.h"
 
 #define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
-#define GFLAGS		(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
 #define SECRET_WORDS	(PAGE_SIZE / sizeof(u64))
 
 static const struct {
@@ -46,9 +45,9 @@ static const struct {
 	u64 size;	/* of the file */
 	unsigned long kb;
 } backings[] = {
-	{ "4K", GFLAGS, SZ_2M, 0 },
-	{ "2M", GFLAGS | GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_HUGE_2MB, SZ_2M, 2048 },
-	{ "1G", GFLAGS | GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_HUGE_1GB, SZ_1G, 1048576 },
+	{ "4K", GMEM_FLAGS_SHARED, SZ_2M, 0 },
+	{ "2M", GMEM_FLAGS_SHARED_HUGETLB | GUEST_MEMFD_FLAG_HUGE_2MB, SZ_2M, 2048 },
+	{ "1G", GMEM_FLAGS_SHARED_HUGETLB | GUEST_MEMFD_FLAG_HUGE_1GB, SZ_1G, 1048576 },
 };
 
 static int bk;

@@ -36,8 +36,6 @@
 
 #define PMD_PAGES	(SZ_2M / PAGE_SIZE)
 #define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_MMAP | \
-			 GUEST_MEMFD_FLAG_INIT_SHARED)
 
 static unsigned int seed;
 static unsigned long step;
@@ -89,7 +87,7 @@ static void model_reset(void)
 
 static void file_open(void)
 {
-	gmem_hvm_create(&m.g, nr_pages * PAGE_SIZE, GMEM_FLAGS | hs.flag);
+	gmem_hvm_create(&m.g, nr_pages * PAGE_SIZE, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	gmem_hp_read(hs.kb, &m.created);
 	model_reset();
 }

@@ -29,8 +29,6 @@
 
 #define GROW		64
 #define POOL_2M		"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-#define GFLAGS		(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED | \
-			 GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_HUGE_2MB)
 
 struct pfn_range {
 	u64 start, end;
@@ -97,7 +95,8 @@ int main(int argc, char *argv[])
 		       movable_pages, old_nr, pool.nr, n);
 
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	fd = vm_create_guest_memfd(vm, n * SZ_2M, GFLAGS);
+	fd = vm_create_guest_memfd(vm, n * SZ_2M,
+				   GMEM_FLAGS_SHARED_HUGETLB | GUEST_MEMFD_FLAG_HUGE_2MB);
 	mem = kvm_mmap(n * SZ_2M, PROT_READ, MAP_SHARED, fd);
 	for (got = 0; got < n; got++) {
 		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, got * SZ_2M, SZ_2M)) {

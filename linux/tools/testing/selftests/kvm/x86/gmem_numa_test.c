@@ -34,8 +34,6 @@
 #include "processor.h"
 #include "test_util.h"
 
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_MMAP | \
-			 GUEST_MEMFD_FLAG_INIT_SHARED)
 #define MAX_PAGES	64
 #define WI_SYSFS	"/sys/kernel/mm/mempolicy/weighted_interleave/node%d"
 
@@ -232,7 +230,7 @@ static void test_file_policies(void)
 		int nr = spread ? hs.nr : hs.nr_one;
 
 		gmem_hp_read(hs.kb, &base);
-		file_create(&f, nr, GMEM_FLAGS);
+		file_create(&f, nr, GMEM_FLAGS_SHARED_HUGETLB);
 		file_mbind(&f, pol[i].mode, pol[i].mask);
 		/* LOCAL follows the allocating CPU: node 1's; the others run on node 0. */
 		pin_to_node(pol[i].mode == MPOL_LOCAL ? 1 : 0);
@@ -284,7 +282,7 @@ static void task_policy_check(const char *expect)
 	int nr = strcmp(expect, "bind1") ? hs.nr : hs.nr_one;
 
 	gmem_hp_read(hs.kb, &base);
-	file_create(&f, nr, GMEM_FLAGS);
+	file_create(&f, nr, GMEM_FLAGS_SHARED_HUGETLB);
 	pin_to_node(0);
 	TEST_ASSERT(!fallocate_all(&f), "task policy %s: fallocate failed", expect);
 	unpin();
@@ -341,13 +339,13 @@ static void test_bind_drained(void)
 
 	/* A file takes every free page of node 1. */
 	gmem_hp_read(hs.kb, &base);
-	file_create(&hog, base.node_free[1], GMEM_FLAGS);
+	file_create(&hog, base.node_free[1], GMEM_FLAGS_SHARED_HUGETLB);
 	file_mbind(&hog, MPOL_BIND, node1);
 	TEST_ASSERT(!fallocate_all(&hog), "Allocating all of node 1 failed");
 	want[1] = base.node_free[1];
 	check_pool(&base, want, "node 1 drained");
 
-	gmem_hvm_create(&g, hs.size, GMEM_FLAGS | hs.flag);
+	gmem_hvm_create(&g, hs.size, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	f = (struct numa_file){ .vm = g.vm, .fd = g.fd, .mem = g.mem, .nr = 1 };
 	gmem_hp_read(hs.kb, &full);
 	file_mbind(&f, MPOL_BIND, node1);

@@ -36,8 +36,6 @@
 #include "processor.h"
 #include "test_util.h"
 
-#define GFLAGS		(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED | \
-			 GUEST_MEMFD_FLAG_HUGETLB)
 #define CORRUPT_PFN	"/sys/kernel/debug/hwpoison/corrupt-pfn"
 #define CG_ROOT		"/sys/fs/cgroup"
 
@@ -139,7 +137,7 @@ int main(int argc, char *argv[])
 	cg_enter(cg);
 	gmem_hp_read(hs.kb, &base);
 
-	gmem_hvm_create(&g, size, GFLAGS | hs.flag);
+	gmem_hvm_create(&g, size, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	expect = calloc(pages, sizeof(u64));
 	TEST_ASSERT(expect, "calloc");
 	for (i = 0; i < pages; i++) {

@@ -43,8 +43,6 @@
 #define PMD_PAGES	(SZ_2M / PAGE_SIZE)
 #define PRIVATE		KVM_MEMORY_ATTRIBUTE_PRIVATE
 #define PUNCH_HOLE	(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_HUGETLB | GUEST_MEMFD_FLAG_MMAP | \
-			 GUEST_MEMFD_FLAG_INIT_SHARED)
 
 /* Word 0 of 4K page @i of generation @gen; 0 means "zeroed". */
 #define PATTERN(gen, i)	(0x5a00000000000000ull | (u64)(gen) << 32 | (u64)(i))
@@ -144,7 +142,7 @@ static void split_vm_init(struct split_vm *s)
 	s->private = calloc(nr_pages, 1);
 	TEST_ASSERT(s->expect && s->private, "calloc");
 
-	gmem_hvm_create(&s->g, nr_pages * PAGE_SIZE, GMEM_FLAGS | hs.flag);
+	gmem_hvm_create(&s->g, nr_pages * PAGE_SIZE, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	gmem_hp_read(hs.kb, &s->created);
 	s->fd = s->g.fd;
 	s->mem = s->g.mem;
@@ -459,7 +457,7 @@ static void test_punch_close(void)
 	/* Every free huge page in one new file, right away. */
 	nfree = pool.free - pool.resv;
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	fd = __vm_create_guest_memfd(vm, nfree * hs.size, GMEM_FLAGS | hs.flag);
+	fd = __vm_create_guest_memfd(vm, nfree * hs.size, GMEM_FLAGS_SHARED_HUGETLB | hs.flag);
 	TEST_ASSERT(fd >= 0,
 		    "A file of all %ld free %s pages after the close failed, errno %d (%s)",
 		    nfree, hs.name, errno, strerror(errno));
@@ -845,7 +843,7 @@ static void test_partial_binding(void)
 
 	expect = calloc(bound, sizeof(u64));
 	TEST_ASSERT(expect, "calloc");
-	gmem_hvm_create_bound(&g, nr_pages * PAGE_SIZE, GMEM_FLAGS | hs.flag,
+	gmem_hvm_create_bound(&g, nr_pages * PAGE_SIZE, GMEM_FLAGS_SHARED_HUGETLB | hs.flag,
 			      bound * PAGE_SIZE);
 	for (i = 0; i < bound; i++) {
 		expect[i] = PATTERN(6, i);
