@@ -209,6 +209,8 @@ struct kvm_gmem_conversion {
 	pgoff_t start, end, zstart, zend;
 	unsigned long attrs;
 	bool changed;
+	/* A failed split of a private mapping (TDX); nothing was zapped. */
+	int err;
 };
 
 /* The part of @zrange's memslot in the converted range; false if none. */
@@ -233,12 +235,20 @@ static bool kvm_gmem_convert_slot_start(struct kvm *kvm, struct kvm_gfn_range *z
 	bool flush = false;
 
 	kvm_mmu_invalidate_range_add(kvm, zrange->start, zrange->end);
+	/*
+	 * Where a private zap removes the pages (TDX), split the private
+	 * leaves the range's bounds fall inside first, now that no fault can
+	 * map the range: then none outlives its folio and none outside the
+	 * range is zapped.
+	 */
+	if (!c->err && (c->zstart < c->start || c->zend > c->end) &&
+	    kvm_arch_gmem_zap_destroys_private(kvm) &&
+	    kvm_gmem_conversion_range(c, zrange, &range))
+		c->err = kvm_arch_gmem_split_private(kvm, range.start, range.end);
+	if (c->err)
+		return false;
+
 	if (c->zstart < c->start || c->zend > c->end) {
-		/*
-		 * Where a private zap removes the pages (TDX), the private
-		 * leaves the range's bounds cut were split to 4K before: none
-		 * outlives its folio, and those outside the range stay.
-		 */
 		zrange->attr_filter = KVM_FILTER_SHARED;
 		if (!kvm_arch_gmem_zap_destroys_private(kvm))
 			zrange->attr_filter |= KVM_FILTER_PRIVATE;
@@ -516,24 +526,17 @@ static int kvm_gmem_convert(struct gmem_file *f, struct inode *inode,
 	if (r)
 		goto out;
 
-	/* TDX: split the private leaves the range cuts; the zap stays exact. */
-	if (sp)
-		r = kvm_gmem_split_private(f, start, end);
-	if (r) {
-		a->ops->split_abort(a, sp);
-		goto out;
-	}
-
 	/* Splits take whole huge pages out of KVM's reach first. */
 	c.zstart = sp ? round_down(start, 1UL << a->order) : start;
 	c.zend = sp ? round_up(end, 1UL << a->order) : end;
 	kvm_gmem_convert_start(inode, &c);
+	r = c.err;
 	/*
 	 * A zap that the hardware refused (TDX's removal of a private page)
 	 * bugs the VM: then the pages may still be the guest's, and must not
 	 * become the host's.
 	 */
-	if (READ_ONCE(f->kvm->vm_bugged))
+	if (!r && READ_ONCE(f->kvm->vm_bugged))
 		r = -EIO;
 	if (!r && arch)
 		r = kvm_gmem_arch_set_shared(f->kvm, inode, start, end, false);

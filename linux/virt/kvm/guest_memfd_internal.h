@@ -186,7 +186,6 @@ static inline kvm_pfn_t kvm_gmem_private_block(const struct kvm_memory_slot *slo
 
 void kvm_gmem_zap_range(struct inode *inode, pgoff_t start, pgoff_t end);
 void kvm_gmem_remap_range(struct inode *inode, pgoff_t start, pgoff_t end);
-int kvm_gmem_split_private(struct gmem_file *f, pgoff_t start, pgoff_t end);
 
 /* Work on one memslot's part of an invalidated range, under mmu_lock. */
 typedef bool (*kvm_gmem_slot_fn)(struct kvm *kvm, struct kvm_gfn_range *range, void *arg);
