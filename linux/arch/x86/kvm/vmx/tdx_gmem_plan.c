@@ -4,10 +4,12 @@
  * tdx_gmem_plan.h.  Nothing here touches hardware.
  */
 #include <linux/align.h>
+#include <linux/bits.h>
 #include <linux/errno.h>
 #include <linux/limits.h>
 #include <asm/pgtable_types.h>
 
+#include "tdx_arch.h"
 #include "tdx_gmem_plan.h"
 
 static u64 tdx_level_pages(int level)
@@ -102,6 +104,31 @@ int tdx_plan_split_blocks(u64 start, u64 end, u64 out[2])
 	    (!n || ALIGN_DOWN(end, pages) != out[0]))
 		out[n++] = ALIGN_DOWN(end, pages);
 	return n;
+}
+
+/**
+ * tdx_plan_accept_split - the 2M block an ACCEPT exit asks to split
+ * @eeq: the exit's extended exit qualification
+ * @gfn: the gfn the guest ACCEPTs
+ * @start: set to the first gfn of the 2M block holding @gfn
+ *
+ * A guest ACCEPT below the level of the private leaf mapping the page exits
+ * with type ACCEPT and the ACCEPT's level (minus one) in bits 34:32.  A 4K
+ * ACCEPT needs the 2M block's leaf split; a 2M one inside a 1G leaf cannot
+ * happen, as private leaves are 2M at most.
+ *
+ * Return: true if the 2M block at *@start must be split.
+ */
+bool tdx_plan_accept_split(u64 eeq, u64 gfn, u64 *start)
+{
+	u64 info = (eeq & TDX_EXT_EXIT_QUAL_INFO_MASK) >> TDX_EXT_EXIT_QUAL_INFO_SHIFT;
+
+	if ((eeq & TDX_EXT_EXIT_QUAL_TYPE_MASK) != TDX_EXT_EXIT_QUAL_TYPE_ACCEPT ||
+	    (info & GENMASK_ULL(2, 0)) + 1 != PG_LEVEL_4K)
+		return false;
+
+	*start = ALIGN_DOWN(gfn, tdx_level_pages(PG_LEVEL_2M));
+	return true;
 }
 
 #ifdef CONFIG_KVM_INTEL_TDX_GMEM_KUNIT_TEST

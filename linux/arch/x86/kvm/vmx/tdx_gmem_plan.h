@@ -26,5 +26,6 @@ struct tdx_demote {
 int tdx_plan_demotes(u64 leaf_gfn, int leaf_level, u64 start, u64 end,
 		     struct tdx_demote *out, int max);
 int tdx_plan_split_blocks(u64 start, u64 end, u64 out[2]);
+bool tdx_plan_accept_split(u64 eeq, u64 gfn, u64 *start);
 
 #endif /* __KVM_X86_VMX_TDX_GMEM_PLAN_H */

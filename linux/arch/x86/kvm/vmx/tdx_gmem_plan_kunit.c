@@ -147,11 +147,31 @@ static void tdx_split_blocks(struct kunit *test)
 	}
 }
 
+/* Which ACCEPT exits split a 2M block, and which one. */
+static void tdx_accept_exits(struct kunit *test)
+{
+	/* Type 1 (ACCEPT); bits 34:32 hold the ACCEPT level minus one. */
+	const u64 accept_4k = 1, accept_2m = 1 | (1ull << 32);
+	/* Type 6: an access before ACCEPT, not an ACCEPT. */
+	const u64 pending = 6;
+	u64 start = 0;
+
+	KUNIT_EXPECT_TRUE(test, tdx_plan_accept_split(accept_4k, 3 * M2 + 9, &start));
+	KUNIT_EXPECT_EQ(test, start, 3 * M2);
+	KUNIT_EXPECT_FALSE(test, tdx_plan_accept_split(accept_2m, 3 * M2, &start));
+	KUNIT_EXPECT_FALSE(test, tdx_plan_accept_split(pending, 3 * M2 + 9, &start));
+	/* Other bits of the qualification do not matter. */
+	KUNIT_EXPECT_TRUE(test, tdx_plan_accept_split(accept_4k | (0x1full << 40) | 0x30,
+						      G1 + M2 + 1, &start));
+	KUNIT_EXPECT_EQ(test, start, G1 + M2);
+}
+
 static struct kunit_case tdx_gmem_plan_cases[] = {
 	KUNIT_CASE(tdx_demote_table),
 	KUNIT_CASE(tdx_demote_errors),
 	KUNIT_CASE(tdx_demote_exact),
 	KUNIT_CASE(tdx_split_blocks),
+	KUNIT_CASE(tdx_accept_exits),
 	{}
 };
 
