@@ -227,6 +227,25 @@ static bool kvm_gmem_conversion_range(const struct kvm_gmem_conversion *c,
 	return true;
 }
 
+/*
+ * Where a private zap removes the pages (TDX), split the private leaves the
+ * range's bounds fall inside, in every memslot before any is zapped and
+ * with no fault able to map the range: then none outlives its folio, none
+ * outside the range is zapped, and a failure leaves every mapping in place.
+ */
+static int kvm_gmem_convert_slot_split(struct kvm *kvm, struct kvm_gfn_range *zrange,
+				       void *arg)
+{
+	struct kvm_gmem_conversion *c = arg;
+	struct kvm_gfn_range range;
+
+	if ((c->zstart < c->start || c->zend > c->end) &&
+	    kvm_arch_gmem_zap_destroys_private(kvm) &&
+	    kvm_gmem_conversion_range(c, zrange, &range))
+		return kvm_arch_gmem_split_private(kvm, range.start, range.end);
+	return 0;
+}
+
 static bool kvm_gmem_convert_slot_start(struct kvm *kvm, struct kvm_gfn_range *zrange,
 					void *arg)
 {
@@ -234,20 +253,7 @@ static bool kvm_gmem_convert_slot_start(struct kvm *kvm, struct kvm_gfn_range *z
 	struct kvm_gfn_range range;
 	bool flush = false;
 
-	kvm_mmu_invalidate_range_add(kvm, zrange->start, zrange->end);
-	/*
-	 * Where a private zap removes the pages (TDX), split the private
-	 * leaves the range's bounds fall inside first, now that no fault can
-	 * map the range: then none outlives its folio and none outside the
-	 * range is zapped.
-	 */
-	if (!c->err && (c->zstart < c->start || c->zend > c->end) &&
-	    kvm_arch_gmem_zap_destroys_private(kvm) &&
-	    kvm_gmem_conversion_range(c, zrange, &range))
-		c->err = kvm_arch_gmem_split_private(kvm, range.start, range.end);
-	if (c->err)
-		return false;
-
+	/* The split pass added all of the range to the invalidation. */
 	if (c->zstart < c->start || c->zend > c->end) {
 		zrange->attr_filter = KVM_FILTER_SHARED;
 		if (!kvm_arch_gmem_zap_destroys_private(kvm))
@@ -280,10 +286,19 @@ static void kvm_gmem_convert_start(struct inode *inode, struct kvm_gmem_conversi
 {
 	struct gmem_file *f;
 
-	kvm_gmem_for_each_file(f, inode)
-		if (kvm_gmem_tracks_attributes(f->kvm))
-			kvm_gmem_invalidate_slots_start(f, c->zstart, c->zend,
-							kvm_gmem_convert_slot_start, c);
+	kvm_gmem_for_each_file(f, inode) {
+		bool ok = !c->err;
+		int err;
+
+		if (!kvm_gmem_tracks_attributes(f->kvm))
+			continue;
+		/* After a failure the other files' invalidations only start. */
+		err = kvm_gmem_invalidate_slots_start(f, c->zstart, c->zend,
+						      ok ? kvm_gmem_convert_slot_split : NULL,
+						      ok ? kvm_gmem_convert_slot_start : NULL,
+						      c);
+		c->err = c->err ?: err;
+	}
 }
 
 static void kvm_gmem_convert_end(struct inode *inode, struct kvm_gmem_conversion *c)

@@ -189,8 +189,11 @@ void kvm_gmem_remap_range(struct inode *inode, pgoff_t start, pgoff_t end);
 
 /* Work on one memslot's part of an invalidated range, under mmu_lock. */
 typedef bool (*kvm_gmem_slot_fn)(struct kvm *kvm, struct kvm_gfn_range *range, void *arg);
-void kvm_gmem_invalidate_slots_start(struct gmem_file *f, pgoff_t start, pgoff_t end,
-				     kvm_gmem_slot_fn fn, void *arg);
+typedef int (*kvm_gmem_slot_prep_fn)(struct kvm *kvm, struct kvm_gfn_range *range,
+				     void *arg);
+int kvm_gmem_invalidate_slots_start(struct gmem_file *f, pgoff_t start, pgoff_t end,
+				    kvm_gmem_slot_prep_fn prep, kvm_gmem_slot_fn fn,
+				    void *arg);
 void kvm_gmem_invalidate_slots_end(struct gmem_file *f, pgoff_t start, pgoff_t end,
 				   kvm_gmem_slot_fn fn, void *arg);
 
