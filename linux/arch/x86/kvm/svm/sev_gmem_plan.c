@@ -268,6 +268,28 @@ int snp_plan_npt_level(const struct snp_region *region, u64 pfn, u64 gfn)
 }
 
 /**
+ * snp_plan_fault_level - the largest NPT mapping of a page, from the RMP
+ * @assigned: the page's RMP entry is assigned
+ * @level: the size of the RMP entry covering it, as snp_lookup_rmpentry()
+ *	reports it (that of its 2M region's first entry)
+ * @base_assigned: the region's first entry is assigned; only read when
+ *	@level is 2M
+ *
+ * What KVM's fault path applies (sev_gmem_max_mapping_level()): the rule of
+ * snp_plan_npt_level() without the guest frame, which the MMU checks.  A
+ * page that 7.3 assigned at 4K under an unassigned 2M entry reports 2M, but
+ * only a 2M entry that is assigned makes its pages one 2M private page.
+ *
+ * Return: PG_LEVEL_4K or PG_LEVEL_2M.
+ */
+int snp_plan_fault_level(bool assigned, int level, bool base_assigned)
+{
+	if (!assigned || level <= PG_LEVEL_4K || !base_assigned)
+		return PG_LEVEL_4K;
+	return PG_LEVEL_2M;
+}
+
+/**
  * snp_psmash_outcome - what a PSMASH result means for a plan
  * @rc: PSMASH's return code, after retrying PSMASH_FAIL_INUSE
  * @rmp_2m_after: the entry is still 2M when read again

@@ -71,6 +71,7 @@ int snp_plan_to_private(u64 pfn, u64 gfn, u64 nr,
 u64 snp_plan_fault_block(u64 pfn, u64 gfn, u64 nr, u64 *first_pfn,
 			 u64 *first_gfn);
 int snp_plan_npt_level(const struct snp_region *region, u64 pfn, u64 gfn);
+int snp_plan_fault_level(bool assigned, int level, bool base_assigned);
 int snp_psmash_outcome(int rc, bool rmp_2m_after);
 bool snp_plan_is_ordered(const struct snp_op *ops, int n);
 

@@ -396,6 +396,20 @@ static void snp_npt_level(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, snp_plan_npt_level(r, PFN(0, 7), 0x207), PG_LEVEL_4K);
 }
 
+/* The fault path's level, from the page's and its region's first entry. */
+static void snp_fault_levels(struct kunit *test)
+{
+	/* Shared: 4K, as 7.3, whatever the entry's size. */
+	KUNIT_EXPECT_EQ(test, snp_plan_fault_level(false, PG_LEVEL_2M, true), PG_LEVEL_4K);
+	KUNIT_EXPECT_EQ(test, snp_plan_fault_level(false, PG_LEVEL_4K, true), PG_LEVEL_4K);
+	/* A 4K entry, or one assigned 2M entry. */
+	KUNIT_EXPECT_EQ(test, snp_plan_fault_level(true, PG_LEVEL_4K, true), PG_LEVEL_4K);
+	KUNIT_EXPECT_EQ(test, snp_plan_fault_level(true, PG_LEVEL_2M, true), PG_LEVEL_2M);
+	/* Assigned at 4K under an unassigned 2M entry: not a 2M page. */
+	KUNIT_EXPECT_EQ(test, snp_plan_fault_level(true, PG_LEVEL_2M, false), PG_LEVEL_4K);
+	KUNIT_EXPECT_EQ(test, snp_plan_fault_level(true, PG_LEVEL_4K, false), PG_LEVEL_4K);
+}
+
 /* Which pages a private fault makes private: at most the 2M around it. */
 static void snp_fault_blocks(struct kunit *test)
 {
@@ -551,6 +565,7 @@ static struct kunit_case sev_gmem_plan_cases[] = {
 	KUNIT_CASE(snp_to_private),
 	KUNIT_CASE(snp_to_shared_model),
 	KUNIT_CASE(snp_npt_level),
+	KUNIT_CASE(snp_fault_levels),
 	KUNIT_CASE(snp_fault_blocks),
 	KUNIT_CASE(snp_fault_lifecycle),
 	KUNIT_CASE(snp_unassigned_2m_entry),

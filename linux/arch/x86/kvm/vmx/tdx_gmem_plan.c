@@ -107,6 +107,27 @@ int tdx_plan_split_blocks(u64 start, u64 end, u64 out[2])
 }
 
 /**
+ * tdx_plan_max_level - the largest Secure-EPT mapping of a fault
+ * @is_private: the fault is on private memory
+ * @huge_pages: the TD may map private HugeTLB memory huge (tdx_huge_page)
+ * @nx_huge_pages: the NX huge page mitigation is on for the VM; it takes X
+ *	off huge SPTEs while private ones are always RWX
+ * @runnable: the TD runs; its build (TDH.MEM.PAGE.ADD) is 4K only
+ *
+ * Return: 0 (no limit from TDX: a shared fault), PG_LEVEL_4K or
+ * PG_LEVEL_2M (TDH.MEM.PAGE.AUG at 2M; never 1G).
+ */
+int tdx_plan_max_level(bool is_private, bool huge_pages, bool nx_huge_pages,
+		       bool runnable)
+{
+	if (!is_private)
+		return 0;
+	if (huge_pages && !nx_huge_pages && runnable)
+		return PG_LEVEL_2M;
+	return PG_LEVEL_4K;
+}
+
+/**
  * tdx_plan_accept_split - the 2M block an ACCEPT exit asks to split
  * @eeq: the exit's extended exit qualification
  * @gfn: the gfn the guest ACCEPTs

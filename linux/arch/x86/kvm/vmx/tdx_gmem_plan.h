@@ -27,5 +27,7 @@ int tdx_plan_demotes(u64 leaf_gfn, int leaf_level, u64 start, u64 end,
 		     struct tdx_demote *out, int max);
 int tdx_plan_split_blocks(u64 start, u64 end, u64 out[2]);
 bool tdx_plan_accept_split(u64 eeq, u64 gfn, u64 *start);
+int tdx_plan_max_level(bool is_private, bool huge_pages, bool nx_huge_pages,
+		       bool runnable);
 
 #endif /* __KVM_X86_VMX_TDX_GMEM_PLAN_H */

@@ -166,12 +166,29 @@ static void tdx_accept_exits(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, start, G1 + M2);
 }
 
+/* The fault's largest mapping: 2M only for a running TD's private memory. */
+static void tdx_max_levels(struct kunit *test)
+{
+	int bits;
+
+	/* Shared faults: no limit from TDX, whatever else holds. */
+	for (bits = 0; bits < 8; bits++)
+		KUNIT_EXPECT_EQ(test, tdx_plan_max_level(false, bits & 1, bits & 2,
+							 bits & 4), 0);
+	/* Private: 2M needs all three; with tdx_huge_page off, 4K as 7.3. */
+	for (bits = 0; bits < 8; bits++)
+		KUNIT_EXPECT_EQ_MSG(test, tdx_plan_max_level(true, bits & 1, !(bits & 2),
+							     bits & 4),
+				    bits == 7 ? PG_LEVEL_2M : PG_LEVEL_4K, "bits %d", bits);
+}
+
 static struct kunit_case tdx_gmem_plan_cases[] = {
 	KUNIT_CASE(tdx_demote_table),
 	KUNIT_CASE(tdx_demote_errors),
 	KUNIT_CASE(tdx_demote_exact),
 	KUNIT_CASE(tdx_split_blocks),
 	KUNIT_CASE(tdx_accept_exits),
+	KUNIT_CASE(tdx_max_levels),
 	{}
 };
 
