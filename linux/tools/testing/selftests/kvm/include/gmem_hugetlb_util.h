@@ -93,6 +93,7 @@ int gmem_pfn_node(u64 pfn);
  */
 #define GMEM_HVM_GPA		SZ_4G
 #define GMEM_HVM_SLOT		10
+#define GMEM_HVM_SLOT2		12
 
 struct gmem_hvm {
 	struct kvm_vm *vm;
@@ -112,6 +113,12 @@ bool gmem_hvm_require(unsigned long size_kb, long nr_pages);
 void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags);
 /* The same with only the first @bound bytes of the file bound and checked. */
 void gmem_hvm_create_bound(struct gmem_hvm *g, u64 size, u64 flags, u64 bound);
+/*
+ * The same bound through two memslots, GMEM_HVM_SLOT for [0, @split) and
+ * GMEM_HVM_SLOT2 for [@split, @bound), contiguous in guest memory.
+ */
+void gmem_hvm_create_split(struct gmem_hvm *g, u64 size, u64 flags, u64 bound,
+			   u64 split);
 void gmem_hvm_destroy(struct gmem_hvm *g);
 void gmem_hvm_guest_check(struct gmem_hvm *g, const u64 *expect, const char *what);
 /* Another vCPU running the same guest code. */

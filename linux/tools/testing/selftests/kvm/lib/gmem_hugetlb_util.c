@@ -236,6 +236,12 @@ void gmem_hvm_create(struct gmem_hvm *g, u64 size, u64 flags)
 
 void gmem_hvm_create_bound(struct gmem_hvm *g, u64 size, u64 flags, u64 bound)
 {
+	gmem_hvm_create_split(g, size, flags, bound, 0);
+}
+
+void gmem_hvm_create_split(struct gmem_hvm *g, u64 size, u64 flags, u64 bound,
+			   u64 split)
+{
 	const struct vm_shape shape = {
 		.mode = VM_MODE_DEFAULT,
 		.type = KVM_X86_SW_PROTECTED_VM,
@@ -251,11 +257,17 @@ void gmem_hvm_create_bound(struct gmem_hvm *g, u64 size, u64 flags, u64 bound)
 		    "guest_memfd does not track PRIVATE for a SW-protected VM");
 	g->fd = vm_create_guest_memfd(g->vm, size, flags);
 	g->mem = kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd);
+	if (!split)
+		split = bound;
 	vm_set_user_memory_region2(g->vm, GMEM_HVM_SLOT, KVM_MEM_GUEST_MEMFD,
-				   GMEM_HVM_GPA, bound, g->mem, g->fd, 0);
-	/* 4K guest mappings if the binding is not a multiple of 2M. */
+				   GMEM_HVM_GPA, split, g->mem, g->fd, 0);
+	if (split < bound)
+		vm_set_user_memory_region2(g->vm, GMEM_HVM_SLOT2, KVM_MEM_GUEST_MEMFD,
+					   GMEM_HVM_GPA + split, bound - split,
+					   g->mem + split, g->fd, split);
+	/* 4K guest mappings if a memslot is not a multiple of 2M. */
 	virt_map_level(g->vm, GMEM_HVM_GPA, GMEM_HVM_GPA, bound,
-		       bound % SZ_2M ? PG_LEVEL_4K : PG_LEVEL_2M);
+		       (bound | split) % SZ_2M ? PG_LEVEL_4K : PG_LEVEL_2M);
 
 	vm_userspace_mem_region_add(g->vm, VM_MEM_SRC_ANONYMOUS, GMEM_HVM_EXPECT_GPA,
 				    GMEM_HVM_EXPECT_SLOT, expect_pages, 0);

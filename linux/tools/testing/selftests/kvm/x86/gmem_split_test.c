@@ -822,7 +822,7 @@ static void test_cgroup(void)
 static void guest_stuck(int sig)
 {
 	static const char msg[] =
-		"partial_binding: the guest's fault did not complete in 30s\n";
+		"the guest's fault did not complete in 30s\n";
 
 	write(STDOUT_FILENO, msg, sizeof(msg) - 1);
 	_exit(KSFT_FAIL);
@@ -869,6 +869,60 @@ static void test_partial_binding(void)
 	free(expect);
 }
 
+/*
+ * A huge page bound through two memslots: a conversion across their
+ * boundary invalidates both memslots' parts before it zaps either, and
+ * lets faults into both again; the data of both stays, private or not.
+ */
+static void test_two_slots(void)
+{
+	struct sigaction sa = { .sa_handler = guest_stuck };
+	u64 half = PMD_PAGES / 2, i, gen;
+	struct gmem_hvm g;
+	u64 *expect;
+
+	expect = calloc(PMD_PAGES, sizeof(u64));
+	TEST_ASSERT(expect, "calloc");
+	gmem_hvm_create_split(&g, nr_pages * PAGE_SIZE, GMEM_FLAGS_SHARED_HUGETLB | hs.flag,
+			      SZ_2M, half * PAGE_SIZE);
+	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction");
+	for (gen = 0; gen < 2; gen++) {
+		for (i = 0; i < PMD_PAGES; i++) {
+			expect[i] = PATTERN(7 + gen, i);
+			*(u64 *)(g.mem + i * PAGE_SIZE) = expect[i];
+		}
+		gmem_hvm_guest_check(&g, expect, "guest reads both memslots");
+		gmem_fdinfo_check(g.fd, 1, -1, 0, 0, "one whole huge page");
+
+		/* Two pages on each side of the boundary, then back. */
+		gmem_set_attributes(g.fd, (half - 2) * PAGE_SIZE, 4 * PAGE_SIZE, PRIVATE);
+		gmem_fdinfo_check(g.fd, 0, -1, PMD_PAGES, blk_pages > PMD_PAGES ? 2 : 1,
+				  "private pages across the memslots' boundary");
+		TEST_ASSERT(!host_touch(g.mem + (half - 1) * PAGE_SIZE, false) &&
+			    !host_touch(g.mem + half * PAGE_SIZE, false),
+			    "the host read a private page next to the boundary");
+		TEST_ASSERT(host_touch(g.mem + (half - 3) * PAGE_SIZE, false) &&
+			    host_touch(g.mem + (half + 2) * PAGE_SIZE, false),
+			    "a shared page next to the private ones raised SIGBUS");
+		alarm(30);
+		gmem_hvm_guest_check(&g, expect, "guest reads both memslots, split");
+		gmem_set_attributes(g.fd, (half - 2) * PAGE_SIZE, 4 * PAGE_SIZE, 0);
+		gmem_hvm_guest_check(&g, expect, "guest reads both memslots, merged");
+		alarm(0);
+	}
+	/* A hole across the boundary zeroes it in both memslots, nothing else. */
+	TEST_ASSERT(!fallocate(g.fd, PUNCH_HOLE, (half - 1) * PAGE_SIZE, 2 * PAGE_SIZE),
+		    "punch across the memslots' boundary: %s", strerror(errno));
+	expect[half - 1] = 0;
+	expect[half] = 0;
+	alarm(30);
+	gmem_hvm_guest_check(&g, expect, "guest reads both memslots after a punch");
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
+	gmem_hvm_destroy(&g);
+	free(expect);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -880,6 +934,7 @@ static const struct {
 	{ "cgroup", test_cgroup },
 	{ "pin", test_pin },
 	{ "partial_binding", test_partial_binding },
+	{ "two_slots", test_two_slots },
 	{ "race", test_race, 'r' },
 	{ "poison", test_poison, 'P' },
 };
